@@ -1,0 +1,107 @@
+"""Configuration: one place, read through ``luigi.Config`` classes.
+
+Values come from ``luigi.cfg`` (the project's own file is always read, so the
+``luigi`` command works from any directory; a ``luigi.cfg`` in the current
+directory or ``LUIGI_CONFIG_PATH`` override it) and, for URLs and secrets, from
+the environment:
+
+* ``PIPELINE_DATABASE_URL`` overrides ``[pipeline] database_url``
+* ``PIPELINE_DATA_DIR`` overrides ``[pipeline] data_dir``
+* ``DASK_SCHEDULER_ADDRESS`` overrides ``[dask] scheduler_address``
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import luigi
+from luigi.configuration.cfg_parser import LuigiConfigParser
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_CONFIG = PROJECT_ROOT / "luigi.cfg"
+
+
+def register_project_config() -> None:
+    """Put the project's luigi.cfg first on Luigi's search path (lowest priority).
+
+    The ``luigi`` script does not look next to the code, only in /etc/luigi, the
+    current directory and ``LUIGI_CONFIG_PATH``; inserting the project file before
+    the current-directory entry keeps every user override working.
+    """
+    paths = LuigiConfigParser._config_paths
+    if str(PROJECT_CONFIG) in paths or not PROJECT_CONFIG.exists():
+        return
+    paths.insert(paths.index("luigi.cfg") if "luigi.cfg" in paths else 0, str(PROJECT_CONFIG))
+    LuigiConfigParser.reload()
+
+
+register_project_config()
+
+
+def _resolve(path: str) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+class pipeline(luigi.Config):  # noqa: N801 - section name in luigi.cfg
+    """The ``[pipeline]`` section."""
+
+    database_url = luigi.Parameter(default="sqlite:///data/world.sqlite")
+    data_dir = luigi.Parameter(default="data")
+    horizon = luigi.IntParameter(default=28)
+    first_date = luigi.DateParameter(
+        default=dt.date(2011, 1, 29),
+        description="first day of the calendar; run dates and models count from here",
+    )
+
+
+class training(luigi.Config):  # noqa: N801
+    """The ``[training]`` section: when and how models are trained."""
+
+    every_days = luigi.IntParameter(default=7, description="a model is trained every N days")
+    anchor_date = luigi.DateParameter(
+        default=dt.date(2016, 5, 22), description="one training date; the others are anchor ± k*every_days"
+    )
+    window_days = luigi.IntParameter(default=365, description="days of history a model learns from")
+    min_history_days = luigi.IntParameter(default=120, description="history needed before the window starts")
+    num_boost_round = luigi.IntParameter(default=400)
+    early_stopping_rounds = luigi.IntParameter(default=30)
+    learning_rate = luigi.FloatParameter(default=0.05)
+    num_leaves = luigi.IntParameter(default=127)
+    min_data_in_leaf = luigi.IntParameter(default=100)
+    feature_fraction = luigi.FloatParameter(default=0.8)
+    tweedie_variance_power = luigi.FloatParameter(default=1.2)
+    num_threads = luigi.IntParameter(default=2)
+    seed = luigi.IntParameter(default=20160522)
+
+
+class dask(luigi.Config):  # noqa: N801
+    """The ``[dask]`` section: a local cluster unless a scheduler address is given."""
+
+    scheduler_address = luigi.Parameter(default="")
+    n_workers = luigi.IntParameter(default=2)
+    threads_per_worker = luigi.IntParameter(default=1)
+
+
+def database_url() -> str:
+    """The source database's SQLAlchemy URL (environment first, then luigi.cfg).
+
+    A relative SQLite path is taken relative to the project root, so the same
+    default works from any directory.
+    """
+    url = os.environ.get("PIPELINE_DATABASE_URL") or pipeline().database_url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        url = prefix + str(_resolve(url[len(prefix):]))
+    return url
+
+
+def data_dir() -> Path:
+    """Home of every dated output (environment first, then luigi.cfg)."""
+    return _resolve(os.environ.get("PIPELINE_DATA_DIR") or pipeline().data_dir)
+
+
+def scheduler_address() -> str:
+    """Address of an existing Dask scheduler, or '' for a local cluster."""
+    return os.environ.get("DASK_SCHEDULER_ADDRESS") or dask().scheduler_address

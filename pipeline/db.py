@@ -1,0 +1,187 @@
+"""The source database: schema (in M5's vocabulary), connection and bulk writes.
+
+``sales`` and ``sell_prices`` are append-only: a correction is a new row with a
+later ``recorded_at``; the value in force at time T is the latest row recorded at
+or before T. Nothing here updates or deletes source rows; only the pipeline's own
+tables (``forecasts``) are written by the pipeline.
+"""
+from __future__ import annotations
+
+import io
+import pandas as pd
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+calendar = sa.Table(
+    "calendar",
+    metadata,
+    sa.Column("date", sa.Date, primary_key=True),
+    sa.Column("wm_yr_wk", sa.Integer, nullable=False),
+    sa.Column("weekday", sa.String(10), nullable=False),
+    sa.Column("wday", sa.SmallInteger, nullable=False),
+    sa.Column("month", sa.SmallInteger, nullable=False),
+    sa.Column("year", sa.SmallInteger, nullable=False),
+    sa.Column("event_name_1", sa.String(40)),
+    sa.Column("event_type_1", sa.String(20)),
+    sa.Column("event_name_2", sa.String(40)),
+    sa.Column("event_type_2", sa.String(20)),
+    sa.Column("snap_CA", sa.SmallInteger, nullable=False),
+    sa.Column("snap_TX", sa.SmallInteger, nullable=False),
+    sa.Column("snap_WI", sa.SmallInteger, nullable=False),
+)
+
+items = sa.Table(
+    "items",
+    metadata,
+    sa.Column("item_id", sa.String(40), primary_key=True),
+    sa.Column("dept_id", sa.String(20), nullable=False),
+    sa.Column("cat_id", sa.String(20), nullable=False),
+)
+
+stores = sa.Table(
+    "stores",
+    metadata,
+    sa.Column("store_id", sa.String(10), primary_key=True),
+    sa.Column("state_id", sa.String(4), nullable=False),
+)
+
+sell_prices = sa.Table(
+    "sell_prices",
+    metadata,
+    sa.Column("store_id", sa.String(10), nullable=False),
+    sa.Column("item_id", sa.String(40), nullable=False),
+    sa.Column("wm_yr_wk", sa.Integer, nullable=False),
+    sa.Column("sell_price", sa.Float, nullable=False),
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+    # the snapshot reads "everything recorded before T", then keeps the latest per key
+    sa.Index("ix_sell_prices_recorded_at", "recorded_at"),
+)
+
+sales = sa.Table(
+    "sales",
+    metadata,
+    sa.Column("store_id", sa.String(10), nullable=False),
+    sa.Column("item_id", sa.String(40), nullable=False),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("units", sa.Integer, nullable=False),
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+    sa.Index("ix_sales_recorded_at", "recorded_at"),
+)
+
+forecasts = sa.Table(
+    "forecasts",
+    metadata,
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("item_id", sa.String(40), nullable=False),
+    sa.Column("store_id", sa.String(10), nullable=False),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("horizon", sa.SmallInteger, nullable=False),
+    sa.Column("units", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("as_of", "item_id", "store_id", "date"),
+)
+
+SOURCE_TABLES = ("calendar", "items", "stores", "sell_prices", "sales")
+
+
+class DatabaseError(RuntimeError):
+    """The source database cannot be reached or does not hold what the pipeline needs."""
+
+
+def redact(url: str) -> str:
+    """The URL with any password masked, for messages and logs."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL has no password we could find
+        return url
+
+
+def engine_for(url: str) -> sa.Engine:
+    """An engine for ``url``; raises DatabaseError naming the (redacted) URL if unreachable."""
+    try:
+        engine = sa.create_engine(url)
+        if engine.dialect.name == "sqlite":
+            path = engine.url.database
+            from pathlib import Path
+
+            if path and path != ":memory:" and not Path(path).exists():
+                raise DatabaseError(
+                    f"source database {redact(url)} does not exist (no file at {path}); "
+                    "run `make data` or set PIPELINE_DATABASE_URL"
+                )
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return engine
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        raise DatabaseError(f"cannot connect to source database {redact(url)}: {exc.__class__.__name__}: {exc}") from exc
+
+
+def create_schema(engine: sa.Engine) -> None:
+    """Create every table and index that does not exist yet."""
+    metadata.create_all(engine)
+
+
+def check_schema(engine: sa.Engine) -> None:
+    """Raise DatabaseError naming any source table that is missing."""
+    present = set(sa.inspect(engine).get_table_names())
+    missing = [t for t in SOURCE_TABLES if t not in present]
+    if missing:
+        raise DatabaseError(
+            f"source database {redact(str(engine.url))} lacks table(s) {', '.join(missing)}; "
+            "run `make data` (synthetic world) or `make import-m5`"
+        )
+
+
+def _sqlite_literals(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
+    """Dates and timestamps as the exact strings SQLAlchemy writes and compares on SQLite.
+
+    SQLite has no date type; SQLAlchemy stores ``YYYY-MM-DD`` and
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` and compares them as text, so rows written by
+    a raw ``executemany`` must use the same spelling or ``recorded_at <= T``
+    would compare differently spelled strings.
+    """
+    out = {}
+    for name in frame.columns:
+        col = frame[name]
+        kind = type(table.c[name].type)
+        if kind in (sa.Date, sa.DateTime):
+            # few distinct values (one per day): format the uniques, not every row
+            codes, uniques = pd.factorize(pd.to_datetime(col))
+            fmt = "%Y-%m-%d" if kind is sa.Date else "%Y-%m-%d %H:%M:%S.%f"
+            out[name] = pd.Index(uniques.strftime(fmt)).to_numpy(dtype=object)[codes]
+        elif isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col.dtype):
+            out[name] = col.astype(object).to_numpy()
+        else:
+            out[name] = col.to_numpy().tolist()
+    return pd.DataFrame(out, index=frame.index)
+
+
+def bulk_insert(engine: sa.Engine, table: sa.Table, frame: pd.DataFrame) -> int:
+    """Append the rows of ``frame`` (columns named as ``table``'s) to ``table``.
+
+    Returns the row count. SQLite gets a plain ``executemany`` (no ORM overhead,
+    about a million rows a second); PostgreSQL gets ``COPY``; other backends go
+    through SQLAlchemy Core. Either all rows land or none (one transaction).
+    """
+    if frame.empty:
+        return 0
+    columns = list(frame.columns)
+    cols = ", ".join(f'"{c}"' for c in columns)
+    with engine.begin() as conn:
+        dbapi = conn.connection.driver_connection
+        if engine.dialect.name == "sqlite":
+            literal = _sqlite_literals(frame, table)
+            rows = zip(*(literal[c].tolist() for c in columns))
+            marks = ", ".join("?" * len(columns))
+            dbapi.executemany(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', rows)
+        elif engine.dialect.driver == "psycopg2":
+            buf = io.StringIO()
+            frame.to_csv(buf, index=False, header=False, na_rep="\\N")
+            buf.seek(0)
+            with dbapi.cursor() as cur:
+                cur.copy_expert(f'COPY "{table.name}" ({cols}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')', buf)
+        else:
+            conn.execute(table.insert(), frame.to_dict("records"))
+    return len(frame)
