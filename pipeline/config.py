@@ -64,7 +64,6 @@ class training(luigi.Config):  # noqa: N801
         default=dt.date(2016, 5, 22), description="one training date; the others are anchor ± k*every_days"
     )
     window_days = luigi.IntParameter(default=365, description="days of history a model learns from")
-    min_history_days = luigi.IntParameter(default=120, description="history needed before the window starts")
     num_boost_round = luigi.IntParameter(default=400)
     early_stopping_rounds = luigi.IntParameter(default=30)
     learning_rate = luigi.FloatParameter(default=0.05)

@@ -11,6 +11,8 @@ import io
 import pandas as pd
 import sqlalchemy as sa
 
+from pipeline.errors import DatabaseError
+
 metadata = sa.MetaData()
 
 calendar = sa.Table(
@@ -84,10 +86,6 @@ forecasts = sa.Table(
 SOURCE_TABLES = ("calendar", "items", "stores", "sell_prices", "sales")
 
 
-class DatabaseError(RuntimeError):
-    """The source database cannot be reached or does not hold what the pipeline needs."""
-
-
 def redact(url: str) -> str:
     """The URL with any password masked, for messages and logs."""
     try:
@@ -158,30 +156,35 @@ def _sqlite_literals(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def bulk_insert(engine: sa.Engine, table: sa.Table, frame: pd.DataFrame) -> int:
+def bulk_insert(target: sa.Engine | sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
     """Append the rows of ``frame`` (columns named as ``table``'s) to ``table``.
 
-    Returns the row count. SQLite gets a plain ``executemany`` (no ORM overhead,
-    about a million rows a second); PostgreSQL gets ``COPY``; other backends go
-    through SQLAlchemy Core. Either all rows land or none (one transaction).
+    ``target`` is an engine (the rows are written in a transaction of their own)
+    or a connection inside the caller's transaction. Returns the row count.
+    SQLite gets a plain ``executemany`` (no ORM overhead); PostgreSQL gets
+    ``COPY``; other backends go through SQLAlchemy Core.
     """
     if frame.empty:
         return 0
+    if isinstance(target, sa.Engine):
+        with target.begin() as conn:
+            return bulk_insert(conn, table, frame)
+    conn = target
     columns = list(frame.columns)
     cols = ", ".join(f'"{c}"' for c in columns)
-    with engine.begin() as conn:
-        dbapi = conn.connection.driver_connection
-        if engine.dialect.name == "sqlite":
-            literal = _sqlite_literals(frame, table)
-            rows = zip(*(literal[c].tolist() for c in columns))
-            marks = ", ".join("?" * len(columns))
-            dbapi.executemany(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', rows)
-        elif engine.dialect.driver == "psycopg2":
-            buf = io.StringIO()
-            frame.to_csv(buf, index=False, header=False, na_rep="\\N")
-            buf.seek(0)
-            with dbapi.cursor() as cur:
-                cur.copy_expert(f'COPY "{table.name}" ({cols}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')', buf)
-        else:
-            conn.execute(table.insert(), frame.to_dict("records"))
+    dbapi = conn.connection.driver_connection
+    dialect = conn.engine.dialect
+    if dialect.name == "sqlite":
+        literal = _sqlite_literals(frame, table)
+        rows = zip(*(literal[c].tolist() for c in columns))
+        marks = ", ".join("?" * len(columns))
+        dbapi.executemany(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', rows)
+    elif dialect.driver == "psycopg2":
+        buf = io.StringIO()
+        frame.to_csv(buf, index=False, header=False, na_rep="\\N")
+        buf.seek(0)
+        with dbapi.cursor() as cur:
+            cur.copy_expert(f'COPY "{table.name}" ({cols}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')', buf)
+    else:
+        conn.execute(table.insert(), frame.to_dict("records"))
     return len(frame)

@@ -1,0 +1,313 @@
+"""Stage 2: features for training rows and for the 28 scoring rows of every series.
+
+The engine is plain numpy/pandas over a dense (series × days) matrix and works
+on any set of series (one series, one store, the chain); ``pipeline.parallel``
+maps it over partitions with Dask. Every lag is at least ``MIN_LAG`` = 28 days,
+so all 28 horizons of a run date are scored in one batch without recursion: the
+feature row of target day t only uses sales up to t − 28 ≤ run date.
+
+Sales a snapshot does not hold (before the series' first row) are missing (NaN),
+not zero, so a series' features do not depend on which other series share its
+partition. Prices of weeks not yet recorded are carried forward from the last
+known week; before an item's first price they are missing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+MIN_LAG = 28
+LAGS = (28, 29, 30, 35, 42, 49, 56, 364)
+MEAN_WINDOWS = (7, 14, 28, 56, 112)
+STD_WINDOWS = (7, 28)
+ZERO_WINDOW = 28
+
+ID_COLUMNS = ["item_id", "store_id", "date"]
+CATEGORICAL = ["item_id", "dept_id", "cat_id", "store_id", "state_id",
+               "event_name_1", "event_type_1", "event_name_2", "event_type_2"]
+NUMERIC = (
+    [f"lag_{lag}" for lag in LAGS]
+    + [f"rmean_{w}" for w in MEAN_WINDOWS]
+    + [f"rstd_{w}" for w in STD_WINDOWS]
+    + [f"rzero_{ZERO_WINDOW}", "age", "wday", "month", "mday", "week", "snap",
+       "sell_price", "price_norm", "price_change", "price_rel_stores"]
+)
+FEATURES = CATEGORICAL + NUMERIC
+TARGET = "units"
+
+
+def weeks_of(calendar: pd.DataFrame) -> np.ndarray:
+    """Walmart weeks in calendar order."""
+    return calendar.sort_values("date")["wm_yr_wk"].drop_duplicates().to_numpy()
+
+
+def price_panel(prices: pd.DataFrame, keys: pd.DataFrame, weeks: np.ndarray) -> np.ndarray:
+    """Weekly prices of the series in ``keys`` (item_id, store_id) as a (series × weeks) float64 array.
+
+    Weeks with no recorded price after the first one carry the last price
+    forward (a future week's price is not known at the run date); weeks before
+    the first price stay NaN.
+    """
+    panel = np.full((len(keys), len(weeks)), np.nan)
+    if len(prices):
+        row = pd.MultiIndex.from_frame(keys[["item_id", "store_id"]].astype(str)).get_indexer(
+            pd.MultiIndex.from_arrays([prices["item_id"].astype(str), prices["store_id"].astype(str)]))
+        col = pd.Index(weeks).get_indexer(prices["wm_yr_wk"])
+        ok = (row >= 0) & (col >= 0)
+        panel[row[ok], col[ok]] = prices["sell_price"].to_numpy(dtype=np.float64)[ok]
+    return _ffill(panel)
+
+
+def _ffill(a: np.ndarray) -> np.ndarray:
+    """Forward-fill NaNs along axis 1, vectorised."""
+    idx = np.where(~np.isnan(a), np.arange(a.shape[1]), 0)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    out = a[np.arange(a.shape[0])[:, None], idx]
+    return out
+
+
+def item_mean_prices(prices: pd.DataFrame, series: pd.DataFrame, weeks: np.ndarray) -> pd.DataFrame:
+    """Mean weekly price of each item over the stores that sell it (rows item_id, columns weeks).
+
+    This is the one feature input that crosses series, so it is computed once
+    for the whole snapshot and handed to every partition.
+    """
+    panel = price_panel(prices, series, weeks)
+    frame = pd.DataFrame(panel, columns=weeks)
+    frame["item_id"] = series["item_id"].astype(str).to_numpy()
+    return frame.groupby("item_id", sort=True).mean()
+
+
+def build_features(
+    sales: pd.DataFrame,
+    prices: pd.DataFrame,
+    calendar: pd.DataFrame,
+    items: pd.DataFrame,
+    stores: pd.DataFrame,
+    item_prices: pd.DataFrame,
+    target_dates: pd.DatetimeIndex,
+    run_date: dt.date,
+    with_target: bool,
+) -> pd.DataFrame:
+    """Feature rows for every series in ``sales`` and every day in ``target_dates``.
+
+    ``sales``: long item_id, store_id, date, units as known at ``run_date``;
+    ``prices``: item_id, store_id, wm_yr_wk, sell_price of those series;
+    ``item_prices``: :func:`item_mean_prices` of the whole snapshot.
+    Returns ``ID_COLUMNS`` + ``FEATURES`` (+ ``units`` when ``with_target``),
+    one row per series × target day, sorted by store_id, item_id, date;
+    numeric features float32. Training rows (``with_target``) are kept only from
+    the series' first sale on and where the day's units are known.
+    """
+    run_day = pd.Timestamp(run_date)
+    if target_dates.min() - pd.Timedelta(days=MIN_LAG) > run_day:
+        raise ValueError("target dates more than 28 days after the run date need lags under 28 days")
+    cal = calendar.sort_values("date").reset_index(drop=True)
+    start = cal["date"].iloc[0]
+    n_days = (run_day - start).days + 1
+    keys = (sales[["store_id", "item_id"]].astype(str).drop_duplicates()
+            .sort_values(["store_id", "item_id"]).reset_index(drop=True))
+    n = len(keys)
+
+    # dense history: NaN where the snapshot holds no row
+    row = pd.MultiIndex.from_frame(keys).get_indexer(
+        pd.MultiIndex.from_arrays([sales["store_id"].astype(str), sales["item_id"].astype(str)]))
+    day = ((sales["date"] - start).dt.days).to_numpy()
+    keep = (day >= 0) & (day < n_days)
+    values = np.full((n, n_days), np.nan)
+    values[row[keep], day[keep]] = sales["units"].to_numpy(dtype=np.float64)[keep]
+
+    t = ((target_dates - start).days).to_numpy()
+    out: dict[str, np.ndarray] = {}
+    for lag in LAGS:
+        out[f"lag_{lag}"] = _take(values, t - lag)
+
+    present = ~np.isnan(values)
+    filled = np.where(present, values, 0.0)
+    zeros = present & (values == 0)
+    csum, csq, ccount, czero = (_cumsum0(a) for a in (filled, filled * filled, present, zeros))
+    end = t - MIN_LAG + 1  # exclusive end of every window: the last usable day is t − 28
+
+    def window(c: np.ndarray, w: int) -> np.ndarray:
+        lo = end - w
+        valid = lo >= 0
+        res = np.full((n, len(t)), np.nan)
+        res[:, valid] = c[:, end[valid]] - c[:, lo[valid]]
+        return res
+
+    for w in sorted(set(MEAN_WINDOWS) | set(STD_WINDOWS) | {ZERO_WINDOW}):
+        count = window(ccount, w)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, window(csum, w) / count, np.nan)
+            if w in MEAN_WINDOWS:
+                out[f"rmean_{w}"] = mean
+            if w in STD_WINDOWS:
+                var = np.where(count > 1, (window(csq, w) - count * mean**2) / (count - 1), np.nan)
+                out[f"rstd_{w}"] = np.sqrt(np.clip(var, 0, None))
+            if w == ZERO_WINDOW:
+                out[f"rzero_{w}"] = np.where(count > 0, window(czero, w) / count, np.nan)
+
+    # days since the first sale known at t − 28 (a launch date seen from the lag horizon)
+    sold = present & (values > 0)
+    first_sale = np.where(sold.any(axis=1), sold.argmax(axis=1), np.iinfo(np.int64).max)
+    age = (t[None, :] - first_sale[:, None]).astype(np.float64)
+    out["age"] = np.where(first_sale[:, None] <= (t - MIN_LAG)[None, :], age, np.nan)
+
+    # calendar, events and SNAP of the series' state
+    cal_rows = cal.set_index("date").reindex(target_dates)
+    if cal_rows["wm_yr_wk"].isna().any():
+        missing = target_dates[cal_rows["wm_yr_wk"].isna().to_numpy()][0]
+        raise ValueError(f"calendar has no row for target date {missing.date()}")
+    for name, values_ in (("wday", cal_rows["wday"]), ("month", cal_rows["month"]),
+                          ("mday", target_dates.day), ("week", target_dates.isocalendar().week)):
+        out[name] = np.broadcast_to(np.asarray(values_, dtype=np.float64), (n, len(t)))
+    state = keys["store_id"].map(stores.set_index("store_id")["state_id"].astype(str))
+    if state.isna().any():
+        raise ValueError(f"store {keys['store_id'][state.isna()].iloc[0]} is not in the stores table")
+    snap = np.full((n, len(t)), np.nan)
+    for st in state.unique():
+        col = f"snap_{st}"
+        if col in cal_rows:
+            snap[(state == st).to_numpy()] = cal_rows[col].to_numpy(dtype=np.float64)
+    out["snap"] = snap
+
+    # prices: level, against the item's own history, week over week, against the item in other stores
+    weeks = weeks_of(cal)
+    week_ix = pd.Index(weeks).get_indexer(cal_rows["wm_yr_wk"].astype(int))
+    panel = price_panel(prices, keys, weeks)
+    price = panel[:, week_ix]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["sell_price"] = price
+        out["price_norm"] = price / np.fmax.accumulate(panel, axis=1)[:, week_ix]
+        prev = np.concatenate([np.full((n, 1), np.nan), panel[:, :-1]], axis=1)[:, week_ix]
+        out["price_change"] = price / prev - 1.0
+        item_mean = item_prices.reindex(keys["item_id"]).reindex(columns=weeks).to_numpy(dtype=np.float64)
+        out["price_rel_stores"] = price / item_mean[:, week_ix]
+
+    # assemble series-major rows
+    frame = pd.DataFrame({
+        "item_id": np.repeat(keys["item_id"].to_numpy(), len(t)),
+        "store_id": np.repeat(keys["store_id"].to_numpy(), len(t)),
+        "date": np.tile(target_dates.to_numpy(dtype="datetime64[ns]"), n),
+    })
+    hierarchy = keys.merge(items.astype(str), on="item_id", how="left").merge(stores.astype(str), on="store_id", how="left")
+    for col in ("dept_id", "cat_id", "state_id"):
+        frame[col] = np.repeat(hierarchy[col].to_numpy(), len(t))
+    for col in ("event_name_1", "event_type_1", "event_name_2", "event_type_2"):
+        frame[col] = np.tile(cal_rows[col].astype(object).where(cal_rows[col].notna(), None).to_numpy(), n)
+    for name in NUMERIC:
+        frame[name] = np.ascontiguousarray(out[name], dtype=np.float32).ravel()
+    for col in CATEGORICAL:
+        frame[col] = frame[col].astype("string")
+    if with_target:
+        label = _take(values, t)
+        frame[TARGET] = label.ravel().astype(np.float32)
+        after_launch = (t[None, :] >= first_sale[:, None]).ravel()
+        frame = frame[after_launch & ~np.isnan(label.ravel())]
+    return frame[ID_COLUMNS + [c for c in FEATURES if c not in ID_COLUMNS] + ([TARGET] if with_target else [])].reset_index(drop=True)
+
+
+def _cumsum0(a: np.ndarray) -> np.ndarray:
+    """Cumulative sum along days with a leading zero column: window sums are differences."""
+    out = np.zeros((a.shape[0], a.shape[1] + 1))
+    np.cumsum(a, axis=1, out=out[:, 1:])
+    return out
+
+
+def _take(values: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """values[:, cols] with NaN where a column lies outside the history."""
+    res = np.full((values.shape[0], len(cols)), np.nan)
+    ok = (cols >= 0) & (cols < values.shape[1])
+    res[:, ok] = values[:, cols[ok]]
+    return res
+
+
+def training_dates(run_date: dt.date, window_days: int) -> pd.DatetimeIndex:
+    """The target days a model trained on ``run_date`` learns from: the window ending at it."""
+    return pd.date_range(end=pd.Timestamp(run_date), periods=window_days, freq="D")
+
+
+def scoring_dates(run_date: dt.date, horizon: int = 28) -> pd.DatetimeIndex:
+    """The ``horizon`` days after ``run_date``."""
+    return pd.date_range(start=pd.Timestamp(run_date) + pd.Timedelta(days=1), periods=horizon, freq="D")
+
+
+def feature_partition(snapshot_dir: str, store_id: str, out_path: str, *, item_prices: pd.DataFrame,
+                      target_dates: pd.DatetimeIndex, run_date: dt.date, with_target: bool) -> int:
+    """Build the feature rows of one store from a snapshot folder and write them to ``out_path``.
+
+    Runs on a Dask worker: it reads only its own store's rows. Returns the row count.
+    """
+    from pipeline import storage
+    from pipeline.extract import read_snapshot
+
+    only = [("store_id", "==", store_id)]
+    frame = build_features(
+        sales=read_snapshot(snapshot_dir, "sales", filters=only),
+        prices=read_snapshot(snapshot_dir, "prices", filters=only),
+        calendar=read_snapshot(snapshot_dir, "calendar"),
+        items=read_snapshot(snapshot_dir, "items"),
+        stores=read_snapshot(snapshot_dir, "stores"),
+        item_prices=item_prices,
+        target_dates=target_dates,
+        run_date=run_date,
+        with_target=with_target,
+    )
+    storage.write_parquet(frame, out_path)
+    return len(frame)
+
+
+def build_feature_set(snapshot_dir, run_date: dt.date, target_dates: pd.DatetimeIndex, with_target: bool,
+                      out_dir, dask_options: dict | None = None) -> dict:
+    """Feature rows of every series of a snapshot, one parquet file per store, plus ``features.json``.
+
+    ``out_dir`` receives ``part-<store_id>.parquet`` files and ``features.json``
+    (feature list and order, categorical and numeric columns, row counts).
+    ``dask_options``: ``address``, ``n_workers``, ``threads_per_worker`` for
+    :func:`pipeline.parallel.map_partitions`.
+    """
+    from pathlib import Path
+
+    from pipeline import parallel, storage
+    from pipeline.extract import read_snapshot
+
+    snapshot_dir, out_dir = Path(snapshot_dir), Path(out_dir)
+    calendar = read_snapshot(snapshot_dir, "calendar")
+    stores = read_snapshot(snapshot_dir, "stores")["store_id"].astype(str).tolist()
+    series = (read_snapshot(snapshot_dir, "sales", columns=["item_id", "store_id"])
+              .drop_duplicates().astype(str).sort_values(["store_id", "item_id"]).reset_index(drop=True))
+    item_prices = item_mean_prices(read_snapshot(snapshot_dir, "prices"), series, weeks_of(calendar))
+    present = [s for s in stores if (series["store_id"] == s).any()]
+    parts = [(str(snapshot_dir), s, str(out_dir / f"part-{s}.parquet")) for s in present]
+    rows = parallel.map_partitions(
+        feature_partition, parts, **(dask_options or {"address": parallel.SYNCHRONOUS}),
+        item_prices=item_prices, target_dates=target_dates, run_date=run_date, with_target=with_target,
+    )
+    summary = {
+        "date": run_date.isoformat(),
+        "kind": "train" if with_target else "score",
+        "features": FEATURES,
+        "categorical": CATEGORICAL,
+        "numeric": NUMERIC,
+        "target": TARGET if with_target else None,
+        "target_dates": [target_dates.min().date().isoformat(), target_dates.max().date().isoformat()],
+        "parts": {s: n for (_, s, _), n in zip(parts, rows)},
+        "rows": int(sum(rows)),
+        "series": len(series),
+    }
+    storage.write_json(out_dir / "features.json", summary)
+    return summary
+
+
+def read_feature_set(folder) -> pd.DataFrame:
+    """All parts of a feature set, in store order (the order they were built in)."""
+    from pathlib import Path
+
+    from pipeline import storage
+
+    folder = Path(folder)
+    meta = storage.read_json(folder / "features.json")
+    frames = [pd.read_parquet(folder / f"part-{s}.parquet") for s in meta["parts"]]
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,118 @@
+"""Stage 5: Dask-parallel batch scoring with the compiled model, and publishing.
+
+Each partition (one store's feature file) is scored on a worker, which loads the
+compiled library once and keeps it for later partitions. The forecast is
+written as ``forecast.parquet`` (as_of, item_id, store_id, date, horizon,
+units), as the M5 submission layout (``id, F1..F28``) and upserted into the
+``forecasts`` table keyed by the run date, so a rerun replaces, never duplicates.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from pipeline import db, parallel, storage
+from pipeline.errors import ModelCheckError
+
+_predictors: dict = {}
+_predictors_lock = threading.Lock()
+
+
+def _predictor(libpath: str, nthread: int):
+    """The worker's cached predictor; a rebuilt library at the same path is loaded afresh."""
+    import tl2cgen
+
+    st = os.stat(libpath)
+    key = (libpath, st.st_mtime_ns, st.st_size, nthread)
+    with _predictors_lock:
+        if key not in _predictors:
+            _predictors[key] = tl2cgen.Predictor(libpath, nthread=nthread)
+        return _predictors[key]
+
+
+def score_partition(features_path: str, *, libpath: str, vocab: dict, feature_names: list, nthread: int = 1) -> pd.DataFrame:
+    """Forecast rows (item_id, store_id, date, units) of one feature file with the compiled model."""
+    import tl2cgen
+
+    from pipeline.train import encode
+
+    frame = pd.read_parquet(features_path)
+    X = encode(frame, vocab, feature_names)
+    pred = _predictor(libpath, nthread).predict(tl2cgen.DMatrix(X)).reshape(-1)
+    return pd.DataFrame({
+        "item_id": frame["item_id"].astype(str).to_numpy(),
+        "store_id": frame["store_id"].astype(str).to_numpy(),
+        "date": frame["date"].to_numpy(),
+        # counts are never negative; a tweedie model never predicts below 0, this only guards float noise
+        "units": np.clip(pred, 0.0, None).astype(np.float32),
+    })
+
+
+def score_forecast(features_dir: Path, model_metadata: dict, libpath: Path, run_date: dt.date,
+                   dask_options: dict | None = None) -> pd.DataFrame:
+    """The forecast of every series in ``features_dir``: as_of, item_id, store_id, date, horizon, units.
+
+    Raises ModelCheckError if the features were built with another feature list
+    than the model was trained on.
+    """
+    meta = storage.read_json(Path(features_dir) / "features.json")
+    if meta["features"] != model_metadata["features"]:
+        raise ModelCheckError(
+            f"features of {run_date} ({len(meta['features'])} columns) differ from those of the model trained "
+            f"{model_metadata['date']} ({len(model_metadata['features'])}): first difference at "
+            f"{next((a, b) for a, b in zip(meta['features'] + [None] * 99, model_metadata['features'] + [None] * 99) if a != b)}")
+    parts = [(str(Path(features_dir) / f"part-{s}.parquet"),) for s in meta["parts"]]
+    frames = parallel.map_partitions(
+        score_partition, parts, **(dask_options or {"address": parallel.SYNCHRONOUS}),
+        libpath=str(libpath), vocab=model_metadata["vocab"], feature_names=model_metadata["features"],
+    )
+    forecast = pd.concat(frames, ignore_index=True)
+    forecast.insert(0, "as_of", pd.Timestamp(run_date))
+    forecast["horizon"] = ((forecast["date"] - pd.Timestamp(run_date)).dt.days).astype(np.int16)
+    forecast = forecast.sort_values(["item_id", "store_id", "date"], ignore_index=True)
+    return forecast[["as_of", "item_id", "store_id", "date", "horizon", "units"]]
+
+
+def submission(forecast: pd.DataFrame) -> pd.DataFrame:
+    """The M5 submission layout: ``id`` = ``{item_id}_{store_id}_evaluation``, ``F1..F{horizon}``."""
+    wide = forecast.pivot(index=["item_id", "store_id"], columns="horizon", values="units")
+    wide.columns = [f"F{h}" for h in wide.columns]
+    wide = wide.reset_index()
+    wide.insert(0, "id", wide["item_id"] + "_" + wide["store_id"] + "_evaluation")
+    return wide.drop(columns=["item_id", "store_id"])
+
+
+def write_forecast(forecast: pd.DataFrame, out_dir: Path, model_date: str) -> dict:
+    """Write ``forecast.parquet``, ``submission.csv`` and ``manifest.json`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    storage.write_parquet(forecast, out_dir / "forecast.parquet")
+    storage.atomic_file(out_dir / "submission.csv", submission(forecast).to_csv(index=False, float_format="%.6g").encode())
+    manifest = {
+        "as_of": forecast["as_of"].iloc[0].date().isoformat(),
+        "model_date": model_date,
+        "rows": len(forecast),
+        "series": int(forecast.groupby(["item_id", "store_id"]).ngroups),
+        "first_date": forecast["date"].min().date().isoformat(),
+        "last_date": forecast["date"].max().date().isoformat(),
+        "total_units": float(forecast["units"].astype(np.float64).sum()),
+        "content_hash": storage.frame_hash(forecast),
+    }
+    storage.write_json(out_dir / "manifest.json", manifest)
+    return manifest
+
+
+def publish_forecast(engine: sa.Engine, forecast: pd.DataFrame) -> int:
+    """Replace the run date's rows of the ``forecasts`` table with ``forecast``, in one transaction."""
+    db.forecasts.create(engine, checkfirst=True)
+    as_of = forecast["as_of"].iloc[0].date()
+    rows = forecast.assign(units=forecast["units"].astype(np.float64))
+    with engine.begin() as conn:
+        conn.execute(sa.delete(db.forecasts).where(db.forecasts.c.as_of == as_of))
+        db.bulk_insert(conn, db.forecasts, rows)
+    return len(rows)

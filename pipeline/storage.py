@@ -1,0 +1,113 @@
+"""Atomic, deterministic file outputs shared by every stage.
+
+Each stage writes a whole dated folder at once: files go into a hidden sibling
+temporary folder, which is renamed onto the final name only when everything in
+it is written. A crash leaves at most a hidden ``.*.tmp-*`` folder, never a
+half-written file under a final name.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path | str) -> Iterator[Path]:
+    """Yield an empty temporary folder that becomes ``final`` on success.
+
+    On an exception the temporary folder is removed and ``final`` is untouched.
+    If ``final`` already exists (an earlier run left it incomplete, e.g. a file
+    was deleted by hand) it is replaced. If another process renamed its own
+    result onto ``final`` first, ours is discarded: both are the same bytes,
+    because every output is a function of (code, date, configuration).
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield tmp
+        _fsync_tree(tmp)
+        if final.exists():
+            stale = final.with_name(f".{final.name}.old-{os.getpid()}-{tmp.name[-8:]}")
+            try:
+                os.rename(final, stale)
+            except FileNotFoundError:  # another writer moved it away first
+                pass
+            else:
+                shutil.rmtree(stale, ignore_errors=True)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.exists():
+                raise
+            # a concurrent run of the same task won the race; keep its identical result
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def atomic_file(final: Path | str, data: bytes) -> None:
+    """Write ``data`` to ``final`` through a temporary file and a rename."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def write_json(path: Path | str, obj) -> None:
+    """Write ``obj`` as stable, human-readable JSON (sorted keys)."""
+    Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path | str):
+    return json.loads(Path(path).read_text())
+
+
+def write_parquet(frame: pd.DataFrame, path: Path | str) -> None:
+    """Write ``frame`` to parquet deterministically (same frame ⇒ same bytes)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, path, compression="zstd", write_statistics=True, row_group_size=1 << 20)
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """A content hash of a frame's values, column names and dtypes (not of file bytes)."""
+    h = hashlib.sha256()
+    h.update(json.dumps([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def file_hash(path: Path | str) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

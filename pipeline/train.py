@@ -1,0 +1,156 @@
+"""Stage 3: a deterministic LightGBM model trained on the window before a training date.
+
+The window's last 28 days are the validation set that early stopping watches.
+Categorical features are encoded with a vocabulary fixed at training time and
+stored in the model's metadata, so scoring (and the compiled model) see the same
+codes; an id the model never saw becomes missing, not a wrong code.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import subprocess
+from pathlib import Path
+
+import joblib
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from pipeline import features as F
+from pipeline import storage
+from pipeline.errors import DataError
+
+VALID_DAYS = 28
+
+
+def make_vocab(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """Sorted distinct values of every categorical feature (missing values excluded)."""
+    return {c: sorted(frame[c].dropna().astype(str).unique().tolist()) for c in F.CATEGORICAL}
+
+
+def encode(frame: pd.DataFrame, vocab: dict[str, list[str]], feature_names: list[str]) -> np.ndarray:
+    """The float32 model matrix of ``frame``, columns in ``feature_names`` order.
+
+    Categoricals become their position in ``vocab`` (NaN when unknown or missing);
+    float32 is what the compiled model reads too, so both see identical inputs.
+    """
+    out = np.empty((len(frame), len(feature_names)), dtype=np.float32)
+    for j, name in enumerate(feature_names):
+        if name in vocab:
+            # map the few distinct values, not every row
+            cat = pd.Categorical(frame[name])
+            # a trailing -1 makes missing (code -1) map to "unknown" without a special case
+            lookup = np.append(pd.Index(vocab[name]).get_indexer(cat.categories.astype(str)), -1)
+            codes = lookup[cat.codes]
+            out[:, j] = np.where(codes >= 0, codes, np.nan)
+        else:
+            out[:, j] = frame[name].to_numpy(dtype=np.float32, na_value=np.nan)
+    return out
+
+
+def lgb_params(cfg) -> dict:
+    """LightGBM parameters from a ``training`` config; fixed seeds and thread count for determinism."""
+    return {
+        "objective": "tweedie",
+        "tweedie_variance_power": cfg.tweedie_variance_power,
+        "metric": ["rmse", "tweedie"],
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "min_data_in_leaf": cfg.min_data_in_leaf,
+        "feature_fraction": cfg.feature_fraction,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 0.1,
+        "max_bin": 255,
+        "num_threads": cfg.num_threads,
+        "seed": cfg.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbosity": -1,
+    }
+
+
+def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_round: int,
+                early_stopping_rounds: int, out_dir: Path, snapshot_manifest: dict) -> dict:
+    """Train on the feature set in ``train_dir`` and write the model to ``out_dir``.
+
+    Files: ``model.txt`` (LightGBM text model, best iteration only),
+    ``model.joblib`` (the Booster) and ``metadata.json``. Returns the metadata.
+    """
+    frame = F.read_feature_set(train_dir)
+    valid_start = pd.Timestamp(run_date) - pd.Timedelta(days=VALID_DAYS - 1)
+    is_valid = (frame["date"] >= valid_start).to_numpy()
+    if is_valid.all() or not is_valid.any():
+        raise DataError(f"training set of {run_date} has {int((~is_valid).sum())} training and "
+                        f"{int(is_valid.sum())} validation rows: the window must be longer than {VALID_DAYS} days")
+    feature_names = list(F.FEATURES)
+    vocab = make_vocab(frame)
+    X = encode(frame, vocab, feature_names)
+    y = frame[F.TARGET].to_numpy(dtype=np.float32)
+    cats = [feature_names.index(c) for c in F.CATEGORICAL]
+    dtrain = lgb.Dataset(X[~is_valid], y[~is_valid], feature_name=feature_names, categorical_feature=cats, free_raw_data=True)
+    dvalid = lgb.Dataset(X[is_valid], y[is_valid], reference=dtrain)
+    evals: dict = {}
+    booster = lgb.train(
+        params, dtrain, num_boost_round=num_boost_round, valid_sets=[dvalid], valid_names=["valid"],
+        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), lgb.record_evaluation(evals)],
+    )
+    best = booster.best_iteration or num_boost_round
+    pred = booster.predict(X[is_valid], num_iteration=best)
+    yv = y[is_valid].astype(np.float64)
+    metrics = {
+        "best_iteration": int(best),
+        "valid_rmse": float(np.sqrt(np.mean((pred - yv) ** 2))),
+        "valid_mae": float(np.mean(np.abs(pred - yv))),
+        "valid_bias": float(np.mean(pred - yv)),
+        "valid_rows": int(is_valid.sum()),
+        "train_rows": int((~is_valid).sum()),
+    }
+    booster.save_model(str(out_dir / "model.txt"), num_iteration=best)
+    final = lgb.Booster(model_file=str(out_dir / "model.txt"))
+    joblib.dump(final, out_dir / "model.joblib")
+    metadata = {
+        "date": run_date.isoformat(),
+        "training_window": [frame["date"].min().date().isoformat(), (valid_start - pd.Timedelta(days=1)).date().isoformat()],
+        "validation_window": [valid_start.date().isoformat(), run_date.isoformat()],
+        "features": feature_names,
+        "categorical": F.CATEGORICAL,
+        "vocab": vocab,
+        "params": params,
+        "num_boost_round": num_boost_round,
+        "early_stopping_rounds": early_stopping_rounds,
+        "metrics": metrics,
+        "feature_importance_gain": dict(zip(feature_names, final.feature_importance("gain").round(3).tolist())),
+        "snapshot_hash": snapshot_manifest["content_hash"]["all"],
+        "versions": library_versions(),
+        "code_commit": git_commit(),
+    }
+    storage.write_json(out_dir / "metadata.json", metadata)
+    return metadata
+
+
+def library_versions() -> dict:
+    import tl2cgen
+    import treelite
+
+    return {"python": platform.python_version(), "lightgbm": lgb.__version__, "numpy": np.__version__,
+            "pandas": pd.__version__, "treelite": treelite.__version__, "tl2cgen": tl2cgen.__version__}
+
+
+def git_commit() -> str | None:
+    """The code's git commit (with ``-dirty`` if the work tree has changes), or None outside git."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def load_model(model_dir: Path) -> tuple[lgb.Booster, dict]:
+    """The LightGBM booster and metadata of a trained model folder."""
+    model_dir = Path(model_dir)
+    return lgb.Booster(model_file=str(model_dir / "model.txt")), storage.read_json(model_dir / "metadata.json")

@@ -1,0 +1,183 @@
+"""The Luigi tasks of the daily chain: parameters, requires, output, and a run of a few lines.
+
+Every task takes the run date ``date`` and writes one folder
+``<data_dir>/<stage>/<date>/`` atomically (see ``pipeline.storage.atomic_dir``);
+a task is complete exactly when every file of its folder exists.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import luigi
+
+from pipeline import compile as compile_
+from pipeline import config, db, extract, features, score, storage, train
+from pipeline.schedule import model_date
+
+log = logging.getLogger("luigi-interface")
+
+
+class FolderTarget(luigi.Target):
+    """A dated output folder; it exists when every listed file in it exists."""
+
+    def __init__(self, path: Path, files: tuple[str, ...]):
+        self.path = Path(path)
+        self.files = files
+
+    def exists(self) -> bool:
+        return all((self.path / f).exists() for f in self.expected_files())
+
+    def expected_files(self) -> list[str]:
+        return list(self.files)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+
+class FeatureSetTarget(FolderTarget):
+    """A feature set: ``features.json`` and every per-store part it lists."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, ("features.json",))
+
+    def expected_files(self) -> list[str]:
+        listing = self.path / "features.json"
+        if not listing.exists():
+            return ["features.json"]
+        return ["features.json", *(f"part-{s}.parquet" for s in storage.read_json(listing)["parts"])]
+
+
+class DatedTask(luigi.Task):
+    """A task of one run date writing the folder ``<data_dir>/<stage>/<date>/``."""
+
+    date = luigi.DateParameter()
+    stage: str = ""
+    files: tuple[str, ...] = ()
+
+    def output(self) -> FolderTarget:
+        return FolderTarget(config.data_dir() / self.stage / self.date.isoformat(), self.files)
+
+    def dask_options(self) -> dict:
+        opts = config.dask()
+        return {"address": config.scheduler_address(), "n_workers": opts.n_workers,
+                "threads_per_worker": opts.threads_per_worker}
+
+
+class ExtractSnapshot(DatedTask):
+    """The source database as known at the end of ``date``."""
+
+    stage = "snapshots"
+    files = tuple(f"{name}.parquet" for name in extract.SNAPSHOT_FILES) + ("manifest.json",)
+
+    def run(self):
+        engine = db.engine_for(config.database_url())
+        with storage.atomic_dir(self.output().path) as tmp:
+            manifest = extract.extract_snapshot(engine, self.date, tmp, horizon=config.pipeline().horizon)
+        log.info("snapshot %s: %s rows, hash %s", self.date, manifest["rows"], manifest["content_hash"]["all"][:12])
+
+
+class BuildFeatures(DatedTask):
+    """Feature rows of the 28 days after ``date``, for scoring."""
+
+    stage = "features"
+    kind = "score"
+
+    def requires(self):
+        return ExtractSnapshot(self.date)
+
+    def output(self) -> FeatureSetTarget:
+        return FeatureSetTarget(config.data_dir() / self.stage / self.date.isoformat() / self.kind)
+
+    def target_dates(self):
+        return features.scoring_dates(self.date, config.pipeline().horizon)
+
+    def run(self):
+        with storage.atomic_dir(self.output().path) as tmp:
+            features.build_feature_set(self.input().path, self.date, self.target_dates(),
+                                       with_target=self.kind == "train", out_dir=tmp,
+                                       dask_options=self.dask_options())
+
+
+class BuildTrainingFeatures(BuildFeatures):
+    """Feature rows with their actual units over the training window ending at ``date``."""
+
+    kind = "train"
+
+    def target_dates(self):
+        return features.training_dates(self.date, config.training().window_days)
+
+
+class TrainModel(DatedTask):
+    """A LightGBM model trained on the window ending at ``date`` (a training date)."""
+
+    stage = "models"
+    files = ("model.txt", "model.joblib", "metadata.json")
+
+    def requires(self):
+        return {"features": BuildTrainingFeatures(self.date), "snapshot": ExtractSnapshot(self.date)}
+
+    def run(self):
+        cfg = config.training()
+        manifest = storage.read_json(self.input()["snapshot"].file("manifest.json"))
+        with storage.atomic_dir(self.output().path) as tmp:
+            meta = train.train_model(self.input()["features"].path, self.date, train.lgb_params(cfg),
+                                     cfg.num_boost_round, cfg.early_stopping_rounds, tmp, manifest)
+        log.info("model %s: %s", self.date, meta["metrics"])
+
+
+class CompileModel(DatedTask):
+    """The model of ``date`` compiled by TL2cgen, checked equal to LightGBM on real rows."""
+
+    stage = "compiled"
+    files = (compile_.LIBRARY, "check.json")
+
+    def requires(self):
+        return {"model": TrainModel(self.date), "features": BuildTrainingFeatures(self.date)}
+
+    def run(self):
+        _, metadata = train.load_model(self.input()["model"].path)
+        sample = compile_.check_sample(features.read_feature_set(self.input()["features"].path), metadata)
+        with storage.atomic_dir(self.output().path) as tmp:
+            report = compile_.compile_and_check(self.input()["model"].path, sample, tmp,
+                                                parallel_comp=config.training().num_threads)
+        log.info("compiled model %s: %s", self.date, report)
+
+
+class ScoreForecast(DatedTask):
+    """The forecast of the 28 days after ``date``, from the newest model trained on or before it."""
+
+    stage = "forecasts"
+    files = ("forecast.parquet", "submission.csv", "manifest.json")
+
+    def model_date(self) -> dt.date:
+        cfg = config.training()
+        return model_date(self.date, cfg.anchor_date, cfg.every_days)
+
+    def requires(self):
+        return {"features": BuildFeatures(self.date), "model": TrainModel(self.model_date()),
+                "compiled": CompileModel(self.model_date())}
+
+    def run(self):
+        _, metadata = train.load_model(self.input()["model"].path)
+        forecast = score.score_forecast(self.input()["features"].path, metadata,
+                                        self.input()["compiled"].file(compile_.LIBRARY), self.date, self.dask_options())
+        with storage.atomic_dir(self.output().path) as tmp:
+            manifest = score.write_forecast(forecast, tmp, metadata["date"])
+            # published before the folder appears: a crash in between makes a rerun publish again (idempotent)
+            score.publish_forecast(db.engine_for(config.database_url()), forecast)
+        log.info("forecast %s: %s", self.date, manifest)
+
+
+def _yesterday() -> dt.date:
+    return dt.date.today() - dt.timedelta(days=1)
+
+
+class DailyForecast(luigi.WrapperTask):
+    """The cron entry point: the forecast of ``date`` (default: yesterday, the last complete day)."""
+
+    date = luigi.DateParameter(default=_yesterday())
+
+    def requires(self):
+        return ScoreForecast(self.date)
