@@ -102,7 +102,7 @@ def build_features(
     the series' first sale on and where the day's units are known.
     """
     run_day = pd.Timestamp(run_date)
-    if target_dates.min() - pd.Timedelta(days=MIN_LAG) > run_day:
+    if target_dates.max() - pd.Timedelta(days=MIN_LAG) > run_day:
         raise ValueError("target dates more than 28 days after the run date need lags under 28 days")
     cal = calendar.sort_values("date").reset_index(drop=True)
     start = cal["date"].iloc[0]
