@@ -1,0 +1,116 @@
+"""Shared fixtures: small hand-made databases, the tiny synthetic world, and a fast chain configuration."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import luigi
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from pipeline import db, world
+
+RUN_DATE = world.DEFAULT_RUN_DATE
+SHARED_M5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "m5"
+
+# a small, fast model for the chain tests; the schedule anchors on the default run date
+FAST_TRAINING = {
+    "window_days": "120",
+    "num_boost_round": "40",
+    "early_stopping_rounds": "10",
+    "num_leaves": "15",
+    "min_data_in_leaf": "20",
+}
+
+
+def sales_frame(rows: list[tuple]) -> pd.DataFrame:
+    """Sales rows (store_id, item_id, date, units, recorded_at) as the table's frame."""
+    frame = pd.DataFrame(rows, columns=["store_id", "item_id", "date", "units", "recorded_at"])
+    frame["date"] = pd.to_datetime(frame["date"], format="ISO8601")
+    frame["recorded_at"] = pd.to_datetime(frame["recorded_at"], format="ISO8601")
+    return frame
+
+
+@pytest.fixture
+def small_db(tmp_path):
+    """A hand-made database: 2 items x 2 stores, daily sales 2016-01-01..2016-05-22 recorded at 23:00.
+
+    Returns (url, engine). Tests add their own anomalies on top.
+    """
+    url = f"sqlite:///{tmp_path / 'small.sqlite'}"
+    engine = sa.create_engine(url)
+    db.create_schema(engine)
+    calendar = world.build_calendar()
+    db.bulk_insert(engine, db.calendar, calendar)
+    db.bulk_insert(engine, db.items, pd.DataFrame({"item_id": ["FOODS_1_001", "HOBBIES_1_001"],
+                                                   "dept_id": ["FOODS_1", "HOBBIES_1"], "cat_id": ["FOODS", "HOBBIES"]}))
+    db.bulk_insert(engine, db.stores, pd.DataFrame({"store_id": ["CA_1", "TX_1"], "state_id": ["CA", "TX"]}))
+    days = pd.date_range("2016-01-01", RUN_DATE)
+    rows = []
+    for k, (store, item) in enumerate([("CA_1", "FOODS_1_001"), ("CA_1", "HOBBIES_1_001"),
+                                       ("TX_1", "FOODS_1_001"), ("TX_1", "HOBBIES_1_001")]):
+        units = (np.arange(len(days)) + k) % 5
+        rows += [(store, item, d, int(u), d + pd.Timedelta(hours=23)) for d, u in zip(days, units)]
+    db.bulk_insert(engine, db.sales, sales_frame(rows))
+    weeks = calendar[(calendar["date"] >= days[0]) & (calendar["date"] <= days[-1])].groupby("wm_yr_wk")["date"].min()
+    prices = pd.DataFrame([(s, i, wk, 2.5, start) for s in ("CA_1", "TX_1") for i in ("FOODS_1_001", "HOBBIES_1_001")
+                           for wk, start in weeks.items()],
+                          columns=["store_id", "item_id", "wm_yr_wk", "sell_price", "recorded_at"])
+    db.bulk_insert(engine, db.sell_prices, prices)
+    return url, engine
+
+
+@pytest.fixture(scope="session")
+def tiny_world_file(tmp_path_factory) -> Path:
+    """The tiny synthetic world, generated once per test session (tests copy it before changing it)."""
+    path = tmp_path_factory.mktemp("world") / "tiny.sqlite"
+    world.generate_world(f"sqlite:///{path}", scale="tiny", seed=7)
+    return path
+
+
+@pytest.fixture
+def chain_env(tmp_path, tiny_world_file, monkeypatch):
+    """Point the pipeline at a private copy of the tiny world and a private data folder, fast settings.
+
+    Returns a namespace with ``url``, ``engine``, ``data`` and ``build(tasks)``.
+    """
+    db_path = tmp_path / "world.sqlite"
+    shutil.copy(tiny_world_file, db_path)
+    url = f"sqlite:///{db_path}"
+    monkeypatch.setenv("PIPELINE_DATABASE_URL", url)
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "synchronous")
+    # the same fast settings for `luigi` commands the test starts as subprocesses
+    cfg_file = tmp_path / "test-luigi.cfg"
+    cfg_file.write_text("[training]\n" + "".join(f"{k} = {v}\n" for k, v in FAST_TRAINING.items()))
+    monkeypatch.setenv("LUIGI_CONFIG_PATH", str(cfg_file))
+    cfg = luigi.configuration.get_config()
+    saved = {k: cfg.get("training", k, None) for k in FAST_TRAINING}
+    for key, value in FAST_TRAINING.items():
+        cfg.set("training", key, value)
+
+    class Env:
+        pass
+
+    env = Env()
+    env.url, env.engine, env.data = url, sa.create_engine(url), tmp_path / "data"
+
+    def build(tasks):
+        result = luigi.build(tasks, local_scheduler=True, detailed_summary=True, log_level="WARNING")
+        return result
+
+    env.build = build
+    yield env
+    env.engine.dispose()
+    for key, value in saved.items():
+        if value is None:
+            cfg.remove_option("training", key)
+        else:
+            cfg.set("training", key, value)
+
+
+def day(s: str) -> dt.date:
+    return dt.date.fromisoformat(s)

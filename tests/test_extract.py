@@ -1,0 +1,147 @@
+"""As-of semantics of the snapshot, and bad input stopped with a clear error and no output."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from pipeline import db, extract, storage
+from pipeline.errors import DatabaseError, DataError
+from tests.conftest import RUN_DATE, sales_frame
+
+
+def snapshot(engine, date, tmp_path):
+    out = tmp_path / f"snap-{date}"
+    with storage.atomic_dir(out) as tmp:
+        manifest = extract.extract_snapshot(engine, date, tmp)
+    return manifest, pd.read_parquet(out / "sales.parquet"), out
+
+
+def units_on(sales, store, item, date):
+    row = sales[(sales.store_id == store) & (sales.item_id == item) & (sales.date == pd.Timestamp(date))]
+    assert len(row) == 1
+    return int(row["units"].iloc[0])
+
+
+def test_snapshot_keeps_the_latest_row_recorded_by_the_end_of_the_day(small_db, tmp_path):
+    url, engine = small_db
+    d = dt.date(2016, 5, 10)
+    original = 10 % 5  # see small_db: units = (day index + k) % 5
+    db.bulk_insert(engine, db.sales, sales_frame([
+        # corrected twice: on the same day after the original, and again two days later
+        ("CA_1", "FOODS_1_001", d, 40, "2016-05-10 23:30:00"),
+        ("CA_1", "FOODS_1_001", d, 41, "2016-05-12 09:00:00"),
+        # recorded at the very last instant of 2016-05-11
+        ("TX_1", "FOODS_1_001", d, 7, "2016-05-11 23:59:59.999999"),
+    ]))
+    _, s10, _ = snapshot(engine, d, tmp_path)
+    _, s11, _ = snapshot(engine, d + dt.timedelta(days=1), tmp_path)
+    _, s12, _ = snapshot(engine, d + dt.timedelta(days=2), tmp_path)
+    assert units_on(s10, "CA_1", "FOODS_1_001", d) == 40
+    assert units_on(s12, "CA_1", "FOODS_1_001", d) == 41
+    assert units_on(s10, "TX_1", "FOODS_1_001", d) != 7 and units_on(s11, "TX_1", "FOODS_1_001", d) == 7
+    # nothing dated after the run date, and every day up to it
+    assert s10["date"].max() == pd.Timestamp(d) and s10["date"].min() == pd.Timestamp("2016-01-01")
+    assert len(s10) == 4 * ((d - dt.date(2016, 1, 1)).days + 1)
+    assert original != 40
+
+
+def test_snapshot_is_deterministic_and_its_hash_tracks_content(small_db, tmp_path):
+    _, engine = small_db
+    m1, _, out1 = snapshot(engine, RUN_DATE, tmp_path / "a")
+    m2, _, out2 = snapshot(engine, RUN_DATE, tmp_path / "b")
+    assert m1["content_hash"] == m2["content_hash"]
+    for name in extract.SNAPSHOT_FILES:
+        assert storage.file_hash(out1 / f"{name}.parquet") == storage.file_hash(out2 / f"{name}.parquet")
+    db.bulk_insert(engine, db.sales, sales_frame([("CA_1", "FOODS_1_001", RUN_DATE, 99, "2016-05-22 23:50:00")]))
+    m3, _, _ = snapshot(engine, RUN_DATE, tmp_path / "c")
+    assert m3["content_hash"]["sales"] != m1["content_hash"]["sales"]
+    assert m3["content_hash"]["calendar"] == m1["content_hash"]["calendar"]
+
+
+def test_prices_are_as_of_the_run_date(small_db, tmp_path):
+    _, engine = small_db
+    _, _, out = snapshot(engine, dt.date(2016, 3, 1), tmp_path)
+    prices = pd.read_parquet(out / "prices.parquet")
+    cal = pd.read_parquet(out / "calendar.parquet")
+    week = cal.loc[cal["date"] == pd.Timestamp("2016-03-01"), "wm_yr_wk"].iloc[0]
+    assert prices["wm_yr_wk"].max() == week  # later weeks are recorded at their own start
+
+
+def expect_error(engine, date, tmp_path, error, *phrases):
+    out = tmp_path / "snap"
+    with pytest.raises(error) as info:
+        with storage.atomic_dir(out) as tmp:
+            extract.extract_snapshot(engine, date, tmp)
+    message = str(info.value)
+    for phrase in phrases:
+        assert phrase in message, message
+    assert not out.exists() and not list(tmp_path.glob(".snap.tmp-*"))  # nothing half-written is left
+    return message
+
+
+def test_negative_units_are_refused_with_the_row(small_db, tmp_path):
+    _, engine = small_db
+    db.bulk_insert(engine, db.sales, sales_frame([("TX_1", "HOBBIES_1_001", "2016-05-20", -3, "2016-05-21 08:00:00")]))
+    expect_error(engine, RUN_DATE, tmp_path, DataError, "negative units", "HOBBIES_1_001", "TX_1", "2016-05-20", "-3")
+
+
+def test_a_negative_row_corrected_before_the_run_date_is_fine(small_db, tmp_path):
+    _, engine = small_db
+    db.bulk_insert(engine, db.sales, sales_frame([("TX_1", "HOBBIES_1_001", "2016-05-20", -3, "2016-05-21 08:00:00"),
+                                                  ("TX_1", "HOBBIES_1_001", "2016-05-20", 3, "2016-05-21 09:00:00")]))
+    _, sales, _ = snapshot(engine, RUN_DATE, tmp_path)
+    assert units_on(sales, "TX_1", "HOBBIES_1_001", "2016-05-20") == 3
+
+
+def test_duplicate_rows_are_refused_with_the_key(small_db, tmp_path):
+    _, engine = small_db
+    db.bulk_insert(engine, db.sales, sales_frame([("CA_1", "HOBBIES_1_001", "2016-04-02", 1, "2016-04-02 23:00:00")]))
+    expect_error(engine, RUN_DATE, tmp_path, DataError, "duplicate", "HOBBIES_1_001", "CA_1", "2016-04-02")
+
+
+def test_empty_sales_table(small_db, tmp_path):
+    _, engine = small_db
+    with engine.begin() as conn:
+        conn.execute(sa.delete(db.sales))
+    expect_error(engine, RUN_DATE, tmp_path, DataError, "sales table holds no rows")
+
+
+def test_run_date_before_any_history(small_db, tmp_path):
+    _, engine = small_db
+    expect_error(engine, dt.date(2015, 6, 1), tmp_path, DataError, "before any history", "2016-01-01")
+
+
+def test_run_date_after_the_last_recorded_day(small_db, tmp_path):
+    _, engine = small_db
+    expect_error(engine, dt.date(2016, 6, 1), tmp_path, DataError, "last recorded day", "2016-05-22", "2016-06-01")
+
+
+def test_unknown_item_in_sales(small_db, tmp_path):
+    _, engine = small_db
+    db.bulk_insert(engine, db.sales, sales_frame([("CA_1", "NOPE_1_001", "2016-05-20", 1, "2016-05-20 23:00:00")]))
+    expect_error(engine, RUN_DATE, tmp_path, DataError, "NOPE_1_001", "items table")
+
+
+def test_unreachable_database_names_the_url_without_password():
+    with pytest.raises(DatabaseError) as info:
+        db.engine_for("postgresql+psycopg2://someone:s3cret@127.0.0.1:1/nowhere")
+    assert "cannot connect" in str(info.value) and "127.0.0.1:1/nowhere" in str(info.value)
+    assert "s3cret" not in str(info.value)
+
+
+def test_missing_sqlite_file_is_not_created(tmp_path):
+    path = tmp_path / "absent.sqlite"
+    with pytest.raises(DatabaseError, match="does not exist"):
+        db.engine_for(f"sqlite:///{path}")
+    assert not path.exists()
+
+
+def test_missing_tables_are_named(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE calendar (x int)"))
+    with pytest.raises(DatabaseError, match="items, stores, sell_prices, sales"):
+        db.check_schema(engine)

@@ -1,0 +1,46 @@
+"""Atomic outputs: nothing half-written under a final name."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline import storage
+
+
+def test_atomic_dir_publishes_only_on_success(tmp_path):
+    final = tmp_path / "out" / "2016-05-22"
+    with pytest.raises(RuntimeError):
+        with storage.atomic_dir(final) as tmp:
+            (tmp / "a.txt").write_text("half")
+            raise RuntimeError("crash in the middle")
+    assert not final.exists() and list((tmp_path / "out").iterdir()) == []
+    with storage.atomic_dir(final) as tmp:
+        (tmp / "a.txt").write_text("whole")
+        assert not final.exists()
+    assert (final / "a.txt").read_text() == "whole"
+
+
+def test_atomic_dir_replaces_an_incomplete_folder(tmp_path):
+    final = tmp_path / "d"
+    final.mkdir()
+    (final / "stale.txt").write_text("left over")
+    with storage.atomic_dir(final) as tmp:
+        (tmp / "new.txt").write_text("x")
+    assert sorted(p.name for p in final.iterdir()) == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]
+
+
+def test_parquet_and_hash_are_deterministic(tmp_path):
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": pd.Categorical(["x", "y", "x"]), "c": [0.5, 1.5, None]})
+    storage.write_parquet(frame, tmp_path / "1.parquet")
+    storage.write_parquet(frame.copy(), tmp_path / "2.parquet")
+    assert storage.file_hash(tmp_path / "1.parquet") == storage.file_hash(tmp_path / "2.parquet")
+    assert storage.frame_hash(frame) == storage.frame_hash(frame.copy())
+    changed = frame.copy()
+    changed.loc[1, "a"] = 5
+    assert storage.frame_hash(changed) != storage.frame_hash(frame)
+
+
+def test_atomic_file_leaves_no_temporary_file(tmp_path):
+    storage.atomic_file(tmp_path / "f.csv", b"a,b\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["f.csv"]
