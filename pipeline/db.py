@@ -83,6 +83,17 @@ forecasts = sa.Table(
     sa.PrimaryKeyConstraint("as_of", "item_id", "store_id", "date"),
 )
 
+forecast_metrics = sa.Table(
+    "forecast_metrics",
+    metadata,
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("model", sa.String(40), nullable=False),
+    sa.Column("metric", sa.String(20), nullable=False),
+    sa.Column("level", sa.String(40), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("as_of", "model", "metric", "level"),
+)
+
 SOURCE_TABLES = ("calendar", "items", "stores", "sell_prices", "sales")
 
 

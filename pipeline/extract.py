@@ -98,7 +98,7 @@ def latest_per_key(rows: pd.DataFrame, key: list[str], table: str, describe) -> 
     return rows[last].reset_index(drop=True)
 
 
-def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path, horizon: int = 28) -> dict:
+def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path) -> dict:
     """Write the snapshot of the database as known at the end of ``date`` into ``out_dir``.
 
     Files: ``calendar, items, stores, sales, prices`` (.parquet) and ``manifest.json``
@@ -134,11 +134,6 @@ def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path, horizon: i
     bad = prices["sell_price"].isna() | (prices["sell_price"] <= 0)
     if bad.any():
         raise DataError(f"sell_prices: {int(bad.sum())} row(s) with a price that is not positive; first: {describe(prices[bad].iloc[0])}")
-
-    last_needed = pd.Timestamp(date + dt.timedelta(days=horizon))
-    if calendar.empty or calendar["date"].max() < last_needed:
-        raise DataError(f"the calendar table ends {calendar['date'].max()}, before {last_needed.date()}: "
-                        f"the {horizon} forecast days of {date} need calendar rows")
 
     frames = {
         "calendar": calendar,

@@ -18,6 +18,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from pipeline.errors import DataError
+
 MIN_LAG = 28
 LAGS = (28, 29, 30, 35, 42, 49, 56, 364)
 MEAN_WINDOWS = (7, 14, 28, 56, 112)
@@ -159,7 +161,8 @@ def build_features(
     cal_rows = cal.set_index("date").reindex(target_dates)
     if cal_rows["wm_yr_wk"].isna().any():
         missing = target_dates[cal_rows["wm_yr_wk"].isna().to_numpy()][0]
-        raise ValueError(f"calendar has no row for target date {missing.date()}")
+        raise DataError(f"the calendar table has no row for {missing.date()}, a target day of run date {run_date}: "
+                        "forecast days need their calendar (events, SNAP, Walmart week)")
     for name, values_ in (("wday", cal_rows["wday"]), ("month", cal_rows["month"]),
                           ("mday", target_dates.day), ("week", target_dates.isocalendar().week)):
         out[name] = np.broadcast_to(np.asarray(values_, dtype=np.float64), (n, len(t)))

@@ -1,5 +1,5 @@
 """Luigi tasks of the daily forecast chain (thin wrappers over ``pipeline``)."""
-from tasks.chain import (  # noqa: F401
+from tasks.chain import (
     BuildFeatures,
     BuildTrainingFeatures,
     CompileModel,
@@ -8,3 +8,10 @@ from tasks.chain import (  # noqa: F401
     ScoreForecast,
     TrainModel,
 )
+from tasks.evaluate import ActualsRecorded, Backtest, Evaluate
+
+# only the task classes: `from tasks import *` in pipeline/__init__ must not shadow pipeline's own modules
+__all__ = [
+    "ActualsRecorded", "Backtest", "BuildFeatures", "BuildTrainingFeatures", "CompileModel", "DailyForecast",
+    "Evaluate", "ExtractSnapshot", "ScoreForecast", "TrainModel",
+]

@@ -74,7 +74,7 @@ class ExtractSnapshot(DatedTask):
     def run(self):
         engine = db.engine_for(config.database_url())
         with storage.atomic_dir(self.output().path) as tmp:
-            manifest = extract.extract_snapshot(engine, self.date, tmp, horizon=config.pipeline().horizon)
+            manifest = extract.extract_snapshot(engine, self.date, tmp)
         log.info("snapshot %s: %s rows, hash %s", self.date, manifest["rows"], manifest["content_hash"]["all"][:12])
 
 

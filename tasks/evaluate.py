@@ -1,0 +1,70 @@
+"""Luigi tasks that score forecasts once the actuals exist, and backtests over date ranges."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pandas as pd
+
+import luigi
+
+from pipeline import config, db, evaluate, storage
+from tasks.chain import DatedTask, ExtractSnapshot, FolderTarget, ScoreForecast
+
+
+class ActualsRecorded(luigi.ExternalTask):
+    """The source database holds the sales of the last forecast day of ``date``.
+
+    Until it does, ``Evaluate(date)`` is not runnable: Luigi reports a missing
+    external dependency and runs it on a later invocation; nothing fails.
+    """
+
+    date = luigi.DateParameter()
+
+    def complete(self) -> bool:
+        return evaluate.actuals_recorded(db.engine_for(config.database_url()), self.date, config.pipeline().horizon)
+
+
+class Evaluate(DatedTask):
+    """WRMSSE, MAE, RMSE and bias of the forecast of ``date`` and of the baselines, on the same series."""
+
+    stage = "metrics"
+    files = ("metrics.parquet", "metrics.json")
+
+    def requires(self):
+        return {"forecast": ScoreForecast(self.date), "snapshot": ExtractSnapshot(self.date),
+                "actuals": ActualsRecorded(self.date)}
+
+    def run(self):
+        # the actuals as known at the end of the last forecast day: a dynamic dependency, so the
+        # snapshot is only taken once ActualsRecorded says the day is there
+        later = yield ExtractSnapshot(self.date + dt.timedelta(days=config.pipeline().horizon))
+        forecast = pd.read_parquet(self.input()["forecast"].file("forecast.parquet"))
+        table = evaluate.evaluate(forecast, self.input()["snapshot"].path, later.path, self.date)
+        with storage.atomic_dir(self.output().path) as tmp:
+            evaluate.write_metrics(table, tmp)
+            evaluate.publish_metrics(db.engine_for(config.database_url()), table)
+
+
+class Backtest(luigi.Task):
+    """The chain and ``Evaluate`` for every date in [start, stop), and WRMSSE per date and model."""
+
+    start = luigi.DateParameter()
+    stop = luigi.DateParameter(description="exclusive, as in Luigi's range tools")
+
+    def dates(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=k) for k in range((self.stop - self.start).days)]
+
+    def requires(self):
+        return [Evaluate(d) for d in self.dates()]
+
+    def output(self) -> FolderTarget:
+        return FolderTarget(config.data_dir() / "backtests" / f"{self.start}_{self.stop}", ("wrmsse.csv",))
+
+    def run(self):
+        table = evaluate.backtest_table({t.date: inp.file("metrics.parquet")
+                                         for t, inp in zip(self.requires(), self.input())})
+        with storage.atomic_dir(self.output().path) as tmp:
+            buf = io.StringIO()
+            table.to_csv(buf, index=False, float_format="%.6f", date_format="%Y-%m-%d")
+            (tmp / "wrmsse.csv").write_text(buf.getvalue())

@@ -1,0 +1,92 @@
+"""Evaluation against actuals and baselines, and backtests, on hand-made data and the tiny world."""
+from __future__ import annotations
+
+import datetime as dt
+
+import luigi
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from pipeline import db, evaluate
+from pipeline.errors import DataError
+from tasks import Backtest, Evaluate
+from tests.conftest import RUN_DATE
+
+OK = luigi.execution_summary.LuigiStatusCode.SUCCESS
+
+
+def test_baselines_by_hand():
+    run = dt.date(2016, 5, 22)
+    days = pd.date_range(end=run, periods=40)
+    units = np.arange(40, dtype=float)
+    history = pd.DataFrame({"item_id": "A", "store_id": "S", "date": days, "units": units})
+    series = pd.DataFrame({"item_id": ["A", "B"], "store_id": ["S", "S"]})  # B never sold: all zeros
+    out = evaluate.baselines(history, series, run, horizon=28)
+    a = {k: v[v.item_id == "A"]["units"].to_numpy() for k, v in out.items()}
+    last_week = units[-7:]
+    assert (a["seasonal_naive"] == np.tile(last_week, 4)).all()
+    assert np.allclose(a["moving_average_28"], units[-28:].mean())
+    assert (a["zero"] == 0).all()
+    assert (out["seasonal_naive"].query("item_id == 'B'")["units"] == 0).all()
+    dates = out["zero"][out["zero"].item_id == "A"]["date"]
+    assert dates.iloc[0] == pd.Timestamp("2016-05-23") and dates.iloc[-1] == pd.Timestamp("2016-06-19")
+    # the same weekday: D+1 and D-6 are the same day of the week
+    assert (dates.dt.day_of_week.to_numpy() == (days[-7:].day_of_week.to_numpy().tolist() * 4)).all()
+
+
+def test_incomplete_actuals_are_an_error():
+    forecast = pd.DataFrame({"item_id": ["A", "A"], "store_id": ["S", "S"],
+                             "date": pd.to_datetime(["2016-05-23", "2016-05-24"]), "units": [1.0, 2.0]})
+    later = forecast.iloc[:1].assign(units=3)
+    with pytest.raises(DataError, match="incomplete.*2016-05-24"):
+        evaluate.actuals_for(forecast, later)
+
+
+def test_evaluate_scores_model_and_baselines_and_is_idempotent(chain_env):
+    assert chain_env.build([Evaluate(date=RUN_DATE)]).status == OK
+    folder = chain_env.data / "metrics" / RUN_DATE.isoformat()
+    table = pd.read_parquet(folder / "metrics.parquet")
+    assert set(table["model"]) == {"model", "seasonal_naive", "moving_average_28", "zero"}
+    wrmsse = table[(table.metric == "wrmsse") & (table.level == "all")].set_index("model")["value"]
+    assert (wrmsse > 0).all() and wrmsse["zero"] > wrmsse["model"]
+    assert len(table[(table.metric == "wrmsse") & (table.level != "all")]) == 4 * 12
+    with chain_env.engine.connect() as conn:
+        n1 = conn.execute(sa.select(sa.func.count()).select_from(db.forecast_metrics)).scalar()
+    # the forecast replaced by the actuals scores 0: the metric really compares with the actuals
+    snapshot = chain_env.data / "snapshots" / RUN_DATE.isoformat()
+    later = chain_env.data / "snapshots" / (RUN_DATE + dt.timedelta(days=28)).isoformat()
+    forecast = pd.read_parquet(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "forecast.parquet")
+    truth = evaluate.actuals_for(forecast, pd.read_parquet(later / "sales.parquet"))
+    perfect = forecast.drop(columns="units").merge(truth, on=["item_id", "store_id", "date"])
+    scored = evaluate.evaluate(perfect.astype({"item_id": str, "store_id": str}), snapshot, later, RUN_DATE)
+    assert scored.query("model == 'model' and metric == 'wrmsse' and level == 'all'")["value"].iloc[0] == pytest.approx(0)
+    # rerun after deleting the folder replaces the table's rows instead of adding to them
+    import shutil
+
+    shutil.rmtree(folder)
+    assert chain_env.build([Evaluate(date=RUN_DATE)]).status == OK
+    with chain_env.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(db.forecast_metrics)).scalar() == n1
+    pd.testing.assert_frame_equal(pd.read_parquet(folder / "metrics.parquet"), table)
+
+
+def test_evaluate_waits_for_the_actuals(chain_env):
+    late = RUN_DATE
+    with chain_env.engine.begin() as conn:  # the 28th forecast day's sales have not arrived yet
+        conn.execute(sa.delete(db.sales).where(db.sales.c.date == late + dt.timedelta(days=28)))
+    result = chain_env.build([Evaluate(date=late)])
+    assert result.status == luigi.execution_summary.LuigiStatusCode.MISSING_EXT
+    assert not (chain_env.data / "metrics" / late.isoformat()).exists()
+    assert (chain_env.data / "forecasts" / late.isoformat() / "forecast.parquet").exists()  # the forecast itself ran
+
+
+def test_backtest_table(chain_env):
+    assert chain_env.build([Backtest(start=RUN_DATE - dt.timedelta(days=1), stop=RUN_DATE + dt.timedelta(days=1))]).status == OK
+    table = pd.read_csv(chain_env.data / "backtests" / "2016-05-21_2016-05-23" / "wrmsse.csv")
+    assert list(table.columns) == ["date", "model", "seasonal_naive", "moving_average_28", "zero"]
+    assert table["date"].tolist() == ["2016-05-21", "2016-05-22"]
+    metrics = pd.read_parquet(chain_env.data / "metrics" / "2016-05-22" / "metrics.parquet")
+    expected = metrics.query("model == 'seasonal_naive' and metric == 'wrmsse' and level == 'all'")["value"].iloc[0]
+    assert table.loc[1, "seasonal_naive"] == pytest.approx(expected, abs=1e-6)
