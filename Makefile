@@ -9,12 +9,13 @@ SCALE  ?= demo
 DATE   ?= 2016-05-22
 WORLD  := data/world.sqlite
 
-.PHONY: help venv venv-test data run test clean clean-outputs
+.PHONY: help venv venv-test data run test scheduler clean clean-outputs
 
 help:
 	@echo "make run     set up, generate the demo world if missing, forecast DATE=$(DATE)"
 	@echo "make test    set up (with test dependencies) and run the test suite"
 	@echo "make data    generate the synthetic world (SCALE=tiny|demo|full) into the configured database"
+	@echo "make scheduler  start luigid (central scheduler + visualiser, task history) on [luigid] port"
 	@echo "make clean-outputs   delete every dated output under data/ (keeps the database)"
 
 # the stamp files make set-up idempotent and re-run it when the pins change
@@ -30,7 +31,10 @@ $(VENV)/.test-installed: $(VENV)/.run-installed requirements-test.txt
 	touch $@
 
 venv: $(VENV)/.run-installed
-venv-test: $(VENV)/.test-installed
+venv-scheduler: $(VENV)/.run-installed
+	$(PY) -m pipeline.scheduler
+
+test: $(VENV)/.test-installed
 
 # generated into a temporary file first: an interrupted generation never looks like a world
 $(WORLD): | $(VENV)/.run-installed
@@ -49,6 +53,9 @@ endif
 run: $(VENV)/.run-installed $(if $(PIPELINE_DATABASE_URL),,$(WORLD))
 	$(LUIGI) --module pipeline DailyForecast --date $(DATE) --local-scheduler
 	$(PY) -m pipeline.show --date $(DATE)
+
+scheduler: $(VENV)/.run-installed
+	$(PY) -m pipeline.scheduler
 
 test: $(VENV)/.test-installed
 	$(PY) -m pytest

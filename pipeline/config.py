@@ -39,7 +39,8 @@ def register_project_config() -> None:
 register_project_config()
 
 
-def _resolve(path: str) -> Path:
+def resolve(path: str) -> Path:
+    """A configured path: absolute as given, relative ones under the project root."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else PROJECT_ROOT / p
 
@@ -92,13 +93,13 @@ def database_url() -> str:
     url = os.environ.get("PIPELINE_DATABASE_URL") or pipeline().database_url
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
-        url = prefix + str(_resolve(url[len(prefix):]))
+        url = prefix + str(resolve(url[len(prefix):]))
     return url
 
 
 def data_dir() -> Path:
     """Home of every dated output (environment first, then luigi.cfg)."""
-    return _resolve(os.environ.get("PIPELINE_DATA_DIR") or pipeline().data_dir)
+    return resolve(os.environ.get("PIPELINE_DATA_DIR") or pipeline().data_dir)
 
 
 def scheduler_address() -> str:

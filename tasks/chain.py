@@ -13,10 +13,31 @@ from pathlib import Path
 import luigi
 
 from pipeline import compile as compile_
-from pipeline import config, db, extract, features, score, storage, train
+from pipeline import config, db, extract, features, logs, score, storage, train
 from pipeline.schedule import model_date
 
-log = logging.getLogger("luigi-interface")
+log = logging.getLogger("pipeline")
+
+
+@luigi.Task.event_handler(luigi.Event.START)
+def _log_start(task):
+    logs.install_file_log()
+    log.info("start %s", task)
+
+
+@luigi.Task.event_handler(luigi.Event.PROCESSING_TIME)
+def _log_time(task, seconds):
+    log.info("timing %s: %.1f s", task, seconds)
+
+
+@luigi.Task.event_handler(luigi.Event.SUCCESS)
+def _log_success(task):
+    log.info("outcome %s: DONE", task)
+
+
+@luigi.Task.event_handler(luigi.Event.FAILURE)
+def _log_failure(task, exception):
+    log.error("outcome %s: FAILED: %s: %s", task, type(exception).__name__, exception)
 
 
 class FolderTarget(luigi.Target):
@@ -75,7 +96,8 @@ class ExtractSnapshot(DatedTask):
         engine = db.engine_for(config.database_url())
         with storage.atomic_dir(self.output().path) as tmp:
             manifest = extract.extract_snapshot(engine, self.date, tmp)
-        log.info("snapshot %s: %s rows, hash %s", self.date, manifest["rows"], manifest["content_hash"]["all"][:12])
+        log.info("snapshot %s: rows %s, max recorded_at %s, hash %s", self.date, manifest["rows"],
+                 manifest["max_recorded_at"]["sales"], manifest["content_hash"]["all"])
 
 
 class BuildFeatures(DatedTask):
@@ -156,8 +178,8 @@ class ScoreForecast(DatedTask):
         return model_date(self.date, cfg.anchor_date, cfg.every_days)
 
     def requires(self):
-        return {"features": BuildFeatures(self.date), "model": TrainModel(self.model_date()),
-                "compiled": CompileModel(self.model_date())}
+        return {"features": BuildFeatures(self.date), "snapshot": ExtractSnapshot(self.date),
+                "model": TrainModel(self.model_date()), "compiled": CompileModel(self.model_date())}
 
     def run(self):
         _, metadata = train.load_model(self.input()["model"].path)
@@ -167,7 +189,9 @@ class ScoreForecast(DatedTask):
             manifest = score.write_forecast(forecast, tmp, metadata["date"])
             # published before the folder appears: a crash in between makes a rerun publish again (idempotent)
             score.publish_forecast(db.engine_for(config.database_url()), forecast)
-        log.info("forecast %s: %s", self.date, manifest)
+        snapshot = storage.read_json(self.input()["snapshot"].file("manifest.json"))
+        log.info("forecast %s: model %s, snapshot hash %s, %s", self.date, metadata["date"],
+                 snapshot["content_hash"]["all"], manifest)
 
 
 def _yesterday() -> dt.date:
