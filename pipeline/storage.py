@@ -8,6 +8,7 @@ half-written file under a final name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -20,6 +21,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.errors import PipelineError
+
+# errors that mean "this folder cannot take our output", not a bug: reported as such
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR}
+
 
 @contextlib.contextmanager
 def atomic_dir(final: Path | str) -> Iterator[Path]:
@@ -30,11 +36,18 @@ def atomic_dir(final: Path | str) -> Iterator[Path]:
     was deleted by hand) it is replaced. If another process renamed its own
     result onto ``final`` first, ours is discarded: both are the same bytes,
     because every output is a function of (code, date, configuration).
+    Temporary folders of killed processes (``.<name>.tmp-<pid>-*`` whose pid is
+    gone) are removed on the way. A full disk or an unwritable folder raises
+    PipelineError naming the folder.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the published folder follows the umask
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(final)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the published folder follows the umask
+    except OSError as exc:
+        raise _storage_error(final, exc) from exc
     try:
         yield tmp
         _fsync_tree(tmp)
@@ -53,9 +66,38 @@ def atomic_dir(final: Path | str) -> Iterator[Path]:
                 raise
             # a concurrent run of the same task won the race; keep its identical result
             shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno in _STORAGE_ERRNOS:
+            raise _storage_error(final, exc) from exc
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _storage_error(final: Path, exc: OSError) -> PipelineError:
+    return PipelineError(f"cannot write the output folder {final}: {exc.strerror or exc} "
+                         f"({errno.errorcode.get(exc.errno, exc.errno)}); check that the data folder "
+                         "(PIPELINE_DATA_DIR or [pipeline] data_dir) is writable and has free space")
+
+
+def _remove_stale_temporaries(final: Path) -> None:
+    """Remove temporary folders for ``final`` left by processes that no longer exist (e.g. SIGKILL)."""
+    for path in final.parent.glob(f".{final.name}.tmp-*-*"):
+        pid = path.name[len(f".{final.name}.tmp-"):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _umask() -> int:

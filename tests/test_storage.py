@@ -44,3 +44,40 @@ def test_parquet_and_hash_are_deterministic(tmp_path):
 def test_atomic_file_leaves_no_temporary_file(tmp_path):
     storage.atomic_file(tmp_path / "f.csv", b"a,b\n")
     assert [p.name for p in tmp_path.iterdir()] == ["f.csv"]
+
+
+def test_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path):
+    import errno
+
+    from pipeline.errors import PipelineError
+
+    final = tmp_path / "out" / "2016-05-22"
+    with pytest.raises(PipelineError, match=r"cannot write the output folder .*2016-05-22.*No space left.*ENOSPC"):
+        with storage.atomic_dir(final) as tmp:
+            (tmp / "part.parquet").write_bytes(b"x" * 10)
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_unwritable_data_folder_is_a_clear_error(tmp_path):
+    from pipeline.errors import PipelineError
+
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the data folder should be")
+    with pytest.raises(PipelineError, match="cannot write the output folder.*data folder"):
+        with storage.atomic_dir(blocker / "snapshots" / "2016-05-22"):
+            pass
+
+
+def test_temporaries_of_dead_processes_are_cleaned(tmp_path):
+    import subprocess
+
+    proc = subprocess.Popen(["true"])  # its pid is that of a process that has exited
+    proc.wait()
+    stale = tmp_path / f".d.tmp-{proc.pid}-abc"
+    stale.mkdir()
+    mine = tmp_path / f".d.tmp-{__import__('os').getpid()}-xyz"  # a live writer's folder is kept
+    mine.mkdir()
+    with storage.atomic_dir(tmp_path / "d") as tmp:
+        (tmp / "f").write_text("x")
+    assert not stale.exists() and mine.exists()
