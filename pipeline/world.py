@@ -251,7 +251,8 @@ def build_calendar() -> pd.DataFrame:
 # Model constants (why these values: they reproduce M5's orders of magnitude)
 # ----------------------------------------------------------------------------------------------
 
-# median daily units of an item in an average store (M5 2016: FOODS ~0.9-1.1, HOBBIES_2 ~0.2)
+# median daily units of an item in an average store at _TREND_ORIGIN, tuned so that the median
+# series in 2016 sells about what M5's does (FOODS ~1, HOBBIES_2 ~0.2) and ~55 % of item-days are 0
 _DEPT_RATE = {"FOODS_1": 1.2, "FOODS_2": 1.1, "FOODS_3": 1.5, "HOBBIES_1": 0.5,
               "HOBBIES_2": 0.3, "HOUSEHOLD_1": 1.1, "HOUSEHOLD_2": 0.4}
 _RATE_SIGMA = 1.05  # log-normal spread of item rates: many slow movers, a few fast ones
@@ -297,7 +298,7 @@ _PROMO_ENDINGS = np.array([0.00, 0.50, 0.88, 0.97, 0.48, 0.98])
 
 _LATE_LAUNCH_SHARE = 0.25  # items first sold after history_start (leading zeros, no prices before)
 _CORRECTION_SHARE = 0.003  # sales rows later corrected by an appended row
-_ROWS_PER_WRITE = 1_500_000  # bounds the memory of one bulk_insert call
+_ROWS_PER_WRITE = 500_000  # bounds memory: bulk_insert holds ~300 bytes a row as Python objects
 
 # stream tags for SeedSequence([seed, tag, index]); fixed forever, or old seeds change meaning
 _ITEM_STREAM, _STATE_STREAM, _STORE_STREAM = 0, 1, 2
@@ -334,7 +335,6 @@ class _Frame:
     event_mult: np.ndarray  # (3 categories, days) multiplier
     items: pd.DataFrame  # item_id, dept_id, cat_id sorted by item_id
     cat: np.ndarray  # category index per item
-    dept: np.ndarray  # department index per item
 
 
 def _make_frame(scale: Scale, calendar: pd.DataFrame) -> _Frame:
@@ -367,7 +367,6 @@ def _make_frame(scale: Scale, calendar: pd.DataFrame) -> _Frame:
         event_mult=event_mult,
         items=items,
         cat=items["cat_id"].map(CATEGORIES.index).to_numpy(),
-        dept=items["dept_id"].map(DEPARTMENTS.index).to_numpy(),
     )
 
 
@@ -439,7 +438,7 @@ def _item_params(frame: _Frame, seed: int) -> _Items:
     med_price = np.array([_DEPT_PRICE[x] for x in depts])
     log_price = np.log(med_price) + rng.normal(0.0, 0.6, n)
     # dearer items of a department sell slower
-    log_rate = np.log(med_rate) + rng.normal(0.0, _RATE_SIGMA, n) - 0.35 * (log_price - np.log(med_price))
+    log_rate = np.log(med_rate) + _RATE_SIGMA * rng.standard_normal(n).clip(-3, 3) - 0.35 * (log_price - np.log(med_price))
     # regular price moves: ~0.6 a year, mostly increases of a few percent
     n_changes = rng.poisson(0.6 * w / 52, n)
     rows = np.repeat(np.arange(n), n_changes)
@@ -582,7 +581,7 @@ def _generate_store(frame: _Frame, items: _Items, state: _State, seed: int, stor
     # rare bulk purchases: a heavy right tail
     n_spikes = rng.binomial(n * d, 0.0005)
     flat = lam.reshape(-1)
-    flat[rng.integers(0, n * d, n_spikes)] *= rng.uniform(3, 10, n_spikes)
+    flat[rng.integers(0, n * d, n_spikes)] *= rng.uniform(2, 5, n_spikes)
 
     # over-dispersed counts: gamma-Poisson (negative binomial) with item-specific shape
     k = items.dispersion[:, None]
@@ -638,8 +637,7 @@ def _sales_frames(frame: _Frame, stores: list[_StoreWorld], chunk_days: int):
     for d0 in range(0, d, chunk_days):
         d1 = min(d, d0 + chunk_days)
         block = units[:, :, d0:d1].transpose(2, 0, 1).reshape(-1)
-        m = block.size
-        key = np.arange(m)
+        key = np.arange(block.size)
         store = key // n % s
         item = key % n
         day = d0 + key // (n * s)
@@ -647,7 +645,10 @@ def _sales_frames(frame: _Frame, stores: list[_StoreWorld], chunk_days: int):
         pos = (c["key"].to_numpy() - d0 * s * n) + 1  # insert right after the original row
         date = frame.days[day].astype("datetime64[s]")
         recorded = date + np.timedelta64(23 * 3600, "s")
-        ins = lambda a, v: np.insert(a, pos, v)  # noqa: E731
+
+        def ins(a: np.ndarray, v: np.ndarray) -> np.ndarray:
+            return np.insert(a, pos, v)
+
         yield pd.DataFrame(
             {
                 "store_id": pd.Categorical.from_codes(ins(store, c["store"].to_numpy()), categories=list(STORES)),
@@ -785,16 +786,21 @@ def main(argv: list[str] | None = None) -> int:
 
         args.url = config.database_url()
 
+    shown = []
+
     def show(fraction: float, message: str) -> None:
+        shown.append(fraction)
         print(f"\r[{fraction:6.1%}] {message:<60}", end="", file=sys.stderr, flush=True)
 
     try:
         summary = generate_world(args.url, scale=args.scale, seed=args.seed, progress=show)
-    except ValueError as exc:
-        print(file=sys.stderr)
-        print(f"pipeline.world: {exc}", file=sys.stderr)
+    except (ValueError, ImportError, sa.exc.SQLAlchemyError) as exc:  # bad input or unreachable database
+        # one line, without the SQL statement SQLAlchemy appends to its messages
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        print(("\n" if shown else "") + f"pipeline.world: {reason}", file=sys.stderr)
         return 1
-    print(file=sys.stderr)
+    if shown:
+        print(file=sys.stderr)
     print(json.dumps({"url": db.redact(args.url), **summary}, indent=2, default=str))
     return 0
 
