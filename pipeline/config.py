@@ -84,6 +84,20 @@ class dask(luigi.Config):  # noqa: N801
     threads_per_worker = luigi.IntParameter(default=1)
 
 
+class quality(luigi.Config):  # noqa: N801
+    """The ``[quality]`` section: data-quality thresholds and accepted anomalies.
+
+    ``accept``: comma- or space-separated ``<check>`` (every date) or
+    ``<check>:<YYYY-MM-DD>`` (that run date only), see ``pipeline.quality``.
+    """
+
+    accept = luigi.Parameter(default="")
+    compare_previous = luigi.BoolParameter(default=True)
+    outlier_k = luigi.FloatParameter(default=6.0)
+    price_jump_factor = luigi.FloatParameter(default=5.0)
+    price_jump_weeks = luigi.IntParameter(default=1)
+
+
 def database_url() -> str:
     """The source database's SQLAlchemy URL (environment first, then luigi.cfg).
 

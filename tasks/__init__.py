@@ -2,6 +2,7 @@
 from tasks.chain import (
     BuildFeatures,
     BuildTrainingFeatures,
+    CheckSnapshot,
     CompileModel,
     DailyForecast,
     ExtractSnapshot,
@@ -12,6 +13,6 @@ from tasks.evaluate import ActualsRecorded, Backtest, Evaluate
 
 # only the task classes: `from tasks import *` in pipeline/__init__ must not shadow pipeline's own modules
 __all__ = [
-    "ActualsRecorded", "Backtest", "BuildFeatures", "BuildTrainingFeatures", "CompileModel", "DailyForecast",
+    "ActualsRecorded", "Backtest", "BuildFeatures", "BuildTrainingFeatures", "CheckSnapshot", "CompileModel", "DailyForecast",
     "Evaluate", "ExtractSnapshot", "ScoreForecast", "TrainModel",
 ]

@@ -13,7 +13,7 @@ from pathlib import Path
 import luigi
 
 from pipeline import compile as compile_
-from pipeline import config, db, extract, features, logs, score, storage, train
+from pipeline import config, db, extract, features, logs, quality, score, storage, train
 from pipeline.schedule import model_date
 
 log = logging.getLogger("pipeline")
@@ -100,6 +100,42 @@ class ExtractSnapshot(DatedTask):
                  manifest["max_recorded_at"]["sales"], manifest["content_hash"]["all"])
 
 
+class CheckSnapshot(DatedTask):
+    """Data-quality checks of the snapshot of ``date``; a failure stops the date's chain.
+
+    A failed check writes its report to ``data/quality/<date>/failed/`` (not an
+    output: the task stays incomplete, nothing downstream runs) and raises.
+    """
+
+    stage = "quality"
+    files = quality.REPORT_FILES
+
+    def requires(self):
+        req = {"snapshot": ExtractSnapshot(self.date)}
+        if config.quality().compare_previous:
+            req["previous"] = ExtractSnapshot(self.date - dt.timedelta(days=1))
+        return req
+
+    def run(self):
+        cfg = config.quality()
+        previous = self.input().get("previous")
+        report = quality.run_checks(
+            self.input()["snapshot"].path, self.date, previous_snapshot_dir=previous.path if previous else None,
+            accepted=quality.parse_accepted(cfg.accept),
+            thresholds=quality.Thresholds(outlier_k=cfg.outlier_k, price_jump_factor=cfg.price_jump_factor,
+                                          price_jump_weeks=cfg.price_jump_weeks))
+        if not report.passed:
+            failed_dir = self.output().path / "failed"
+            with storage.atomic_dir(failed_dir) as tmp:
+                report.write(tmp)
+            self.set_status_message(f"data-quality checks failed: {', '.join(c.name for c in report.failed)}")
+            report.raise_if_failed(report_path=failed_dir / "quality.md")
+        with storage.atomic_dir(self.output().path) as tmp:  # replaces a stale failed/ report too
+            report.write(tmp)
+        log.info("quality %s: passed%s", self.date,
+                 f" (accepted: {[c.name for c in report.accepted]})" if report.accepted else "")
+
+
 class BuildFeatures(DatedTask):
     """Feature rows of the 28 days after ``date``, for scoring."""
 
@@ -107,7 +143,7 @@ class BuildFeatures(DatedTask):
     kind = "score"
 
     def requires(self):
-        return ExtractSnapshot(self.date)
+        return {"snapshot": ExtractSnapshot(self.date), "quality": CheckSnapshot(self.date)}
 
     def output(self) -> FeatureSetTarget:
         return FeatureSetTarget(config.data_dir() / self.stage / self.date.isoformat() / self.kind)
@@ -117,7 +153,7 @@ class BuildFeatures(DatedTask):
 
     def run(self):
         with storage.atomic_dir(self.output().path) as tmp:
-            features.build_feature_set(self.input().path, self.date, self.target_dates(),
+            features.build_feature_set(self.input()["snapshot"].path, self.date, self.target_dates(),
                                        with_target=self.kind == "train", out_dir=tmp,
                                        dask_options=self.dask_options())
 

@@ -181,3 +181,28 @@ def test_dask_local_cluster_gives_the_same_forecast_as_in_process(chain_env, mon
         parallel.close_clients()
     on_cluster = storage.read_json(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "manifest.json")
     assert on_cluster["content_hash"] == in_process["content_hash"]
+
+
+def test_bad_data_stops_the_chain_and_an_override_accepts_it(chain_env):
+    with chain_env.engine.begin() as conn:  # store TX_2 sent nothing for the run date
+        conn.execute(sa.delete(db.sales).where((db.sales.c.store_id == "TX_2") & (db.sales.c.date == RUN_DATE)))
+    result = chain_env.build([DailyForecast(date=RUN_DATE)])
+    assert result.status == luigi.execution_summary.LuigiStatusCode.FAILED
+    report = storage.read_json(chain_env.data / "quality" / RUN_DATE.isoformat() / "failed" / "quality.json")
+    failed = [c for c in report["checks"] if not c["passed"]]
+    assert "vanished_series" in [c["name"] for c in failed]
+    assert any("TX_2" in c["message"] for c in failed)
+    assert not (chain_env.data / "features" / RUN_DATE.isoformat()).exists()
+    assert not (chain_env.data / "forecasts").exists()
+    with chain_env.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(db.forecasts)).scalar() == 0
+
+    cfg = luigi.configuration.get_config()
+    cfg.set("quality", "accept", ", ".join(f"{c['name']}:{RUN_DATE}" for c in failed))
+    try:
+        assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == luigi.execution_summary.LuigiStatusCode.SUCCESS
+    finally:
+        cfg.set("quality", "accept", "")
+    accepted = storage.read_json(chain_env.data / "quality" / RUN_DATE.isoformat() / "quality.json")
+    assert [c["name"] for c in accepted["checks"] if c["accepted"]] == [c["name"] for c in failed]
+    assert not (chain_env.data / "quality" / RUN_DATE.isoformat() / "failed").exists()

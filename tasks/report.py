@@ -1,0 +1,53 @@
+"""Luigi tasks that write the HTML reports: one per evaluated run date, one per backtest."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+import luigi
+
+from pipeline import config, report, storage
+from tasks.chain import DatedTask, ExtractSnapshot, FolderTarget, ScoreForecast, TrainModel
+from tasks.evaluate import Backtest, Evaluate
+
+
+class Report(DatedTask):
+    """``data/reports/<date>/index.html``: forecast vs actuals, metrics against the baselines, feature importance."""
+
+    stage = "reports"
+    files = ("index.html",)
+
+    def requires(self):
+        forecast = ScoreForecast(self.date)
+        return {"metrics": Evaluate(self.date), "forecast": forecast, "snapshot": ExtractSnapshot(self.date),
+                "model": TrainModel(forecast.model_date())}
+
+    def run(self):
+        # the actuals: the snapshot of the last forecast day, which Evaluate took. A dynamic dependency
+        # (as in Evaluate), so that a date whose actuals are not recorded yet waits instead of failing.
+        later = yield ExtractSnapshot(self.date + dt.timedelta(days=config.pipeline().horizon))
+        inputs = report.load_run_inputs(self.input()["forecast"].path, self.input()["snapshot"].path, later.path,
+                                        self.input()["metrics"].path, self.input()["model"].path, self.date)
+        page = report.render_run_report(**inputs)
+        with storage.atomic_dir(self.output().path) as tmp:
+            report.write_page(tmp / "index.html", page)
+
+
+class BacktestReport(luigi.Task):
+    """``data/reports/backtest_<start>_<stop>/index.html``: WRMSSE over the run dates, model and baselines."""
+
+    start = luigi.DateParameter()
+    stop = luigi.DateParameter(description="exclusive, as in Luigi's range tools")
+
+    def requires(self):
+        return Backtest(start=self.start, stop=self.stop)
+
+    def output(self) -> FolderTarget:
+        return FolderTarget(config.data_dir() / "reports" / f"backtest_{self.start}_{self.stop}", ("index.html",))
+
+    def run(self):
+        table = pd.read_csv(self.input().file("wrmsse.csv"))
+        page = report.render_backtest_report(table, self.start, self.stop)
+        with storage.atomic_dir(self.output().path) as tmp:
+            report.write_page(tmp / "index.html", page)
