@@ -74,6 +74,16 @@ class training(luigi.Config):  # noqa: N801
     tweedie_variance_power = luigi.FloatParameter(default=1.2)
     num_threads = luigi.IntParameter(default=2)
     seed = luigi.IntParameter(default=20160522)
+    promotion_start = luigi.DateParameter(
+        default=dt.date(2016, 5, 15), description="first training date whose model is gated (it is promoted as is)")
+    promotion_margin = luigi.FloatParameter(
+        default=0.02, description="a new model may be this much worse (relative WRMSSE) and still be promoted")
+    serve_model = luigi.OptionalParameter(
+        default=None, description="pin the serving model (a training date) for every run date: the roll-back switch")
+
+    def pinned_model(self) -> dt.date | None:
+        """``serve_model`` as a date, or None when models are chosen by promotion."""
+        return dt.date.fromisoformat(self.serve_model) if self.serve_model else None
 
 
 class dask(luigi.Config):  # noqa: N801

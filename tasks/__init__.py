@@ -6,6 +6,7 @@ from tasks.chain import (
     CompileModel,
     DailyForecast,
     ExtractSnapshot,
+    PromoteModel,
     ScoreForecast,
     TrainModel,
 )
@@ -14,5 +15,5 @@ from tasks.evaluate import ActualsRecorded, Backtest, Evaluate
 # only the task classes: `from tasks import *` in pipeline/__init__ must not shadow pipeline's own modules
 __all__ = [
     "ActualsRecorded", "Backtest", "BuildFeatures", "BuildTrainingFeatures", "CheckSnapshot", "CompileModel", "DailyForecast",
-    "Evaluate", "ExtractSnapshot", "ScoreForecast", "TrainModel",
+    "Evaluate", "ExtractSnapshot", "PromoteModel", "ScoreForecast", "TrainModel",
 ]

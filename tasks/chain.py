@@ -7,13 +7,14 @@ a task is complete exactly when every file of its folder exists.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 
 import luigi
 
 from pipeline import compile as compile_
-from pipeline import config, db, extract, features, logs, quality, score, storage, train
+from pipeline import config, db, extract, features, logs, promote, quality, score, storage, train
 from pipeline.schedule import model_date
 
 log = logging.getLogger("pipeline")
@@ -203,8 +204,54 @@ class CompileModel(DatedTask):
         log.info("compiled model %s: %s", self.date, report)
 
 
+class PromoteModel(luigi.Task):
+    """Whether the model trained on ``date`` serves, or the one serving before it keeps serving.
+
+    Writes ``data/models/<date>/promotion.json`` (both validation WRMSSEs, the
+    margin, the decision, the serving model). The chain of decisions starts at
+    ``[training] promotion_start``: the first model on or after it is promoted
+    as is; ``[training] serve_model`` pins a model for every date (roll back).
+    """
+
+    date = luigi.DateParameter()
+
+    def previous(self) -> dt.date | None:
+        cfg = config.training()
+        prev = self.date - dt.timedelta(days=cfg.every_days)
+        return prev if prev >= cfg.promotion_start else None
+
+    def requires(self):
+        req = {"model": TrainModel(self.date), "features": BuildTrainingFeatures(self.date),
+               "snapshot": ExtractSnapshot(self.date)}
+        if self.previous():
+            req["previous"] = PromoteModel(self.previous())
+        return req
+
+    def output(self):
+        return luigi.LocalTarget(str(config.data_dir() / "models" / self.date.isoformat() / "promotion.json"))
+
+    def run(self):
+        margin = config.training().promotion_margin
+        if "previous" not in self.input():
+            decision = promote.decide(self.date, None, {}, margin)
+        else:
+            incumbent = dt.date.fromisoformat(storage.read_json(self.input()["previous"].path)["serving_model"])
+            incumbent_model = yield TrainModel(incumbent)  # already trained: it served until now
+            scores = promote.validation_wrmsse(
+                {"candidate": self.input()["model"].path, "incumbent": incumbent_model.path},
+                self.input()["features"].path, self.input()["snapshot"].path, self.date)
+            decision = promote.decide(self.date, incumbent, scores, margin)
+        storage.atomic_file(self.output().path, (json.dumps(decision, indent=2, sort_keys=True) + "\n").encode())
+        self.set_status_message(decision["reason"] if decision["incumbent"] else "first model: promoted")
+        log.info("promotion %s: %s", self.date, decision)
+
+
 class ScoreForecast(DatedTask):
-    """The forecast of the 28 days after ``date``, from the newest model trained on or before it."""
+    """The forecast of the 28 days after ``date``, from the model serving then.
+
+    That is the newest model trained on or before ``date`` if it was promoted,
+    else the model it was compared with (see PromoteModel).
+    """
 
     stage = "forecasts"
     files = ("forecast.parquet", "submission.csv", "manifest.json")
@@ -214,13 +261,23 @@ class ScoreForecast(DatedTask):
         return model_date(self.date, cfg.anchor_date, cfg.every_days)
 
     def requires(self):
-        return {"features": BuildFeatures(self.date), "snapshot": ExtractSnapshot(self.date),
-                "model": TrainModel(self.model_date()), "compiled": CompileModel(self.model_date())}
+        req = {"features": BuildFeatures(self.date), "snapshot": ExtractSnapshot(self.date)}
+        if config.training().pinned_model() is None:
+            req["promotion"] = PromoteModel(self.model_date())
+        return req
+
+    def serving_model(self) -> dt.date:
+        pinned = config.training().pinned_model()
+        if pinned is not None:
+            return pinned
+        return dt.date.fromisoformat(storage.read_json(self.input()["promotion"].path)["serving_model"])
 
     def run(self):
-        _, metadata = train.load_model(self.input()["model"].path)
+        serving = self.serving_model()
+        model_dir, compiled = yield [TrainModel(serving), CompileModel(serving)]
+        _, metadata = train.load_model(model_dir.path)
         forecast = score.score_forecast(self.input()["features"].path, metadata,
-                                        self.input()["compiled"].file(compile_.LIBRARY), self.date, self.dask_options())
+                                        compiled.file(compile_.LIBRARY), self.date, self.dask_options())
         with storage.atomic_dir(self.output().path) as tmp:
             manifest = score.write_forecast(forecast, tmp, metadata["date"])
             # published before the folder appears: a crash in between makes a rerun publish again (idempotent)

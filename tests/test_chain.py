@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 import pipeline  # noqa: F401  (registers the tasks and the range tools)
 from pipeline import db, storage
-from tasks import DailyForecast, ExtractSnapshot, ScoreForecast, TrainModel
+from tasks import DailyForecast, ExtractSnapshot, PromoteModel, ScoreForecast
 from tests.conftest import RUN_DATE, sales_frame
 
 N_SERIES = 140
@@ -109,7 +109,7 @@ def test_a_correction_recorded_later_changes_later_runs_only(chain_env):
 def test_model_is_chosen_by_a_rule_of_the_run_date(chain_env):
     task = ScoreForecast(date=RUN_DATE - dt.timedelta(days=3))
     assert task.model_date() == RUN_DATE - dt.timedelta(days=7)
-    assert isinstance(task.requires()["model"], TrainModel)
+    assert task.requires()["promotion"] == PromoteModel(RUN_DATE - dt.timedelta(days=7))
     assert ScoreForecast(date=RUN_DATE).model_date() == RUN_DATE
 
 

@@ -1,0 +1,67 @@
+"""No bad model promoted: a new model serves only if it is not worse than the serving one.
+
+Both models are scored on the new model's validation window (the last 28 days
+before its training date) by the M5 WRMSSE, with weights and scales as of the
+day before that window. The new model is promoted when
+``candidate ≤ incumbent × (1 + margin)``; otherwise the incumbent keeps serving.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import features as F
+from pipeline import metrics
+from pipeline.extract import read_snapshot
+from pipeline.train import VALID_DAYS, encode, load_model
+
+KEY = ["item_id", "store_id"]
+
+
+def validation_wrmsse(model_dirs: dict[str, Path], train_dir: Path, snapshot_dir: Path, run_date: dt.date) -> dict[str, float]:
+    """WRMSSE of each model in ``model_dirs`` on the validation window of the training set in ``train_dir``.
+
+    Only series with all 28 validation days (launched before the window) are scored.
+    """
+    frame = F.read_feature_set(train_dir)
+    origin = pd.Timestamp(run_date) - pd.Timedelta(days=VALID_DAYS)
+    valid = frame[frame["date"] > origin].copy()
+    valid[KEY] = valid[KEY].astype(str)
+    full = valid.groupby(KEY, observed=True)["date"].transform("size") == VALID_DAYS
+    valid = valid[full].sort_values(KEY + ["date"], ignore_index=True)
+    actuals = valid[KEY + ["date"]].assign(units=valid[F.TARGET].astype(np.float64))
+    hierarchy = (valid[KEY].drop_duplicates()
+                 .merge(read_snapshot(snapshot_dir, "items").astype(str), on="item_id")
+                 .merge(read_snapshot(snapshot_dir, "stores").astype(str), on="store_id"))
+    sales = read_snapshot(snapshot_dir, "sales").astype({"item_id": str, "store_id": str})
+    sales = sales.merge(hierarchy[KEY], on=KEY)
+    setup = metrics.wrmsse_weights_scales(
+        sales[sales["date"] <= origin], read_snapshot(snapshot_dir, "prices").astype({"item_id": str, "store_id": str}),
+        read_snapshot(snapshot_dir, "calendar")[["date", "wm_yr_wk"]], hierarchy, origin)
+    scores = {}
+    for name, folder in model_dirs.items():
+        booster, meta = load_model(folder)
+        pred = booster.predict(encode(valid, meta["vocab"], meta["features"]))
+        forecast = actuals.assign(units=np.clip(pred, 0.0, None))
+        scores[name] = metrics.wrmsse(forecast, actuals, setup).total
+    return scores
+
+
+def decide(candidate: dt.date, incumbent: dt.date | None, scores: dict[str, float], margin: float) -> dict:
+    """The promotion decision with both numbers; the first model of a chain (no incumbent) is promoted."""
+    if incumbent is None:
+        return {"candidate": candidate.isoformat(), "candidate_wrmsse": scores.get("candidate"), "incumbent": None,
+                "incumbent_wrmsse": None, "margin": margin, "promoted": True, "serving_model": candidate.isoformat(),
+                "reason": "first model of the promotion chain ([training] promotion_start)"}
+    cand, inc = scores["candidate"], scores["incumbent"]
+    promoted = bool(cand <= inc * (1.0 + margin))
+    return {
+        "candidate": candidate.isoformat(), "candidate_wrmsse": round(cand, 6),
+        "incumbent": incumbent.isoformat(), "incumbent_wrmsse": round(inc, 6), "margin": margin,
+        "promoted": promoted, "serving_model": (candidate if promoted else incumbent).isoformat(),
+        "reason": (f"validation WRMSSE {cand:.4f} vs serving model's {inc:.4f} on the same window: "
+                   + ("not worse than" if promoted else "worse than") + f" the allowed {1 + margin:.2f}×"),
+    }
