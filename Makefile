@@ -1,4 +1,4 @@
-# Daily forecast pipeline: set-up, data, run, test, benchmark.
+# Daily forecast pipeline: set-up, data, run, test.
 # `make run` and `make test` are all a fresh machine with Python 3.11 needs.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -7,15 +7,22 @@ PY     := $(VENV)/bin/python
 LUIGI  := $(VENV)/bin/luigi
 SCALE  ?= demo
 DATE   ?= 2016-05-22
+START  ?= 2016-04-25
+STOP   ?= 2016-05-23
 WORLD  := data/world.sqlite
+# the embedded world is needed unless the environment points at another database
+NEED_WORLD := $(if $(PIPELINE_DATABASE_URL),,$(WORLD))
 
-.PHONY: help venv venv-test data run test scheduler clean clean-outputs
+.PHONY: help venv venv-test browser data import-m5 run report backtest test scheduler clean clean-outputs
 
 help:
-	@echo "make run     set up, generate the demo world if missing, forecast DATE=$(DATE)"
-	@echo "make test    set up (with test dependencies) and run the test suite"
-	@echo "make data    generate the synthetic world (SCALE=tiny|demo|full) into the configured database"
-	@echo "make scheduler  start luigid (central scheduler + visualiser, task history) on [luigid] port"
+	@echo "make run       set up, generate the demo world if missing, forecast DATE=$(DATE)"
+	@echo "make test      set up (with test dependencies) and run the test suite"
+	@echo "make data      generate the synthetic world (SCALE=tiny|demo|full) into the configured database"
+	@echo "make import-m5 M5_DIR=...   load the Kaggle M5 CSV files into the configured database"
+	@echo "make report    the HTML report of DATE (once its 28 days of actuals are recorded)"
+	@echo "make backtest  chain + evaluation for every date in [START, STOP), with a report"
+	@echo "make scheduler start luigid (central scheduler + visualiser, task history), [luigid] port"
 	@echo "make clean-outputs   delete every dated output under data/ (keeps the database)"
 
 # the stamp files make set-up idempotent and re-run it when the pins change
@@ -31,10 +38,11 @@ $(VENV)/.test-installed: $(VENV)/.run-installed requirements-test.txt
 	touch $@
 
 venv: $(VENV)/.run-installed
-venv-scheduler: $(VENV)/.run-installed
-	$(PY) -m pipeline.scheduler
+venv-test: $(VENV)/.test-installed
 
-test: $(VENV)/.test-installed
+# headless Chromium for the browser tests (Debian's package); without it those tests skip, saying why
+browser:
+	sh scripts/install-browser.sh || echo "make: no headless Chromium: the browser tests will skip"
 
 # generated into a temporary file first: an interrupted generation never looks like a world
 $(WORLD): | $(VENV)/.run-installed
@@ -50,18 +58,33 @@ else
 	$(MAKE) --no-print-directory $(WORLD) SCALE=$(SCALE)
 endif
 
-run: $(VENV)/.run-installed $(if $(PIPELINE_DATABASE_URL),,$(WORLD))
+# the Kaggle M5 files (calendar.csv, sell_prices.csv, sales_train_{evaluation,validation}.csv)
+import-m5: $(VENV)/.run-installed
+	@test -n "$(M5_DIR)" || { echo "usage: make import-m5 M5_DIR=/path/to/m5-forecasting-accuracy"; exit 2; }
+	@mkdir -p data
+	$(PY) -m pipeline.m5import --dir $(M5_DIR)
+
+run: $(VENV)/.run-installed $(NEED_WORLD)
 	$(LUIGI) --module pipeline DailyForecast --date $(DATE) --local-scheduler
 	$(PY) -m pipeline.show --date $(DATE)
+
+report: $(VENV)/.run-installed $(NEED_WORLD)
+	$(LUIGI) --module pipeline Report --date $(DATE) --local-scheduler
+	@echo "report: data/reports/$(DATE)/index.html"
+
+backtest: $(VENV)/.run-installed $(NEED_WORLD)
+	$(LUIGI) --module pipeline BacktestReport --start $(START) --stop $(STOP) --local-scheduler
+	@echo "backtest: data/backtests/$(START)_$(STOP)/wrmsse.csv, report: data/reports/backtest_$(START)_$(STOP)/index.html"
 
 scheduler: $(VENV)/.run-installed
 	$(PY) -m pipeline.scheduler
 
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed browser
 	$(PY) -m pytest
 
 clean-outputs:
-	rm -rf data/snapshots data/features data/models data/compiled data/forecasts data/metrics data/reports
+	rm -rf data/snapshots data/quality data/features data/models data/compiled data/forecasts \
+	       data/metrics data/backtests data/reports
 
 clean: clean-outputs
 	rm -rf $(VENV) $(WORLD) $(WORLD).partial

@@ -4,26 +4,135 @@
 the latest row recorded at or before T. The snapshot of date D keeps, for every
 key, the latest row with ``recorded_at`` before D+1 00:00, so a correction
 recorded later changes only later snapshots.
+
+Two ways to build the snapshot of D, with identical results (same files, same
+``content_hash``):
+
+* fresh: read every row recorded before D+1 00:00 and keep the latest per key;
+* from the previous day's snapshot (``previous_dir``): the snapshot of D-1 plus
+  the rows recorded on D (``D 00:00 <= recorded_at < D+1 00:00``, a range the
+  ``recorded_at`` index makes cheap), applied latest-wins. Because the tables are
+  append-only, a row recorded on D is later than every row of the snapshot of
+  D-1, so it replaces the value of its key or adds a new key. Every check of the
+  fresh path is made on those rows (the snapshot of D-1 passed them already).
+
+Rows are read as Arrow batches through ADBC on SQLite and PostgreSQL (SQLAlchemy
+with plain text SQL elsewhere, or when ADBC is not installed); ids become integer
+codes batch by batch, so memory stays near 20 bytes a row. Keys are one int64 per
+row, ``(store code, item code, day or week)``, so deduplication is one integer
+sort and merging a day is ``np.searchsorted`` + ``np.insert``.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
+import urllib.parse
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from pipeline import db, storage
 from pipeline.errors import DataError
 
+log = logging.getLogger("pipeline")
+
 SNAPSHOT_FILES = ("calendar", "items", "stores", "sales", "prices")
-CHUNK_ROWS = 1_000_000
+CHUNK_ROWS = 1_000_000  # rows per chunk of the SQLAlchemy reader (and of the unknown-id error's "first row")
+ADBC_BATCH_ROWS = 262_144  # rows per Arrow batch from SQLite (PostgreSQL batches by bytes)
+
+_DAY_US = 86_400 * 1_000_000
+_DAY_NS = _DAY_US * 1_000
+_BIAS = 1 << 31  # the third key component (day number or wm_yr_wk) is stored biased to be non-negative
+_LOW32 = (1 << 32) - 1
 
 
 def cutoff(date: dt.date) -> dt.datetime:
     """First instant after the run date: rows recorded before it are known at the end of ``date``."""
     return dt.datetime.combine(date + dt.timedelta(days=1), dt.time.min)
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables, keys, ids
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """A versioned table: key (item_id, store_id, ``third``), value and recorded_at."""
+
+    table: sa.Table
+    third: str  # "date" (a day) or "wm_yr_wk" (a week number)
+    value: str
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+    @property
+    def columns(self) -> list[str]:
+        return ["item_id", "store_id", self.third, self.value, "recorded_at"]
+
+
+SALES = _Spec(db.sales, "date", "units")
+PRICES = _Spec(db.sell_prices, "wm_yr_wk", "sell_price")
+
+
+@dataclasses.dataclass
+class _Ctx:
+    """What every step needs: the engine, the id vocabularies (sorted as the master tables)."""
+
+    engine: sa.Engine
+    items: pd.Index
+    stores: pd.Index
+
+    def __post_init__(self):
+        self.n_items = len(self.items)
+        self.item_values = pa.array(self.items.to_numpy(dtype=object), pa.string())
+        self.store_values = pa.array(self.stores.to_numpy(dtype=object), pa.string())
+        if len(self.stores) * self.n_items >= 1 << 31:
+            raise DataError(f"{len(self.stores)} stores x {self.n_items} items: too many series for one snapshot")
+
+    def key(self, store: np.ndarray, item: np.ndarray, third: np.ndarray) -> np.ndarray:
+        """int64 keys ordered as (store, item, third): series in the high 32 bits."""
+        series = store.astype(np.int64) * self.n_items + item
+        return (series << 32) | (third.astype(np.int64) + _BIAS)
+
+    def decode(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        store, item = np.divmod(key >> 32, self.n_items)
+        return store, item, (key & _LOW32) - _BIAS
+
+    def describe(self, spec: _Spec, key: int, value, recorded_us: int) -> str:
+        """A row as the messages name it: ``item_id=… store_id=… date=… units=… recorded_at=…``."""
+        store, item, third = (int(v[0]) for v in self.decode(np.array([key], np.int64)))
+        third_value = np.datetime64(third, "D").astype("datetime64[ns]") if spec.third == "date" else np.int32(third)
+        row = pd.DataFrame({
+            spec.third: [third_value], spec.value: [value],
+            "recorded_at": [np.datetime64(int(recorded_us), "us")],
+        }).iloc[0]
+        return (f"item_id={self.items[item]} store_id={self.stores[store]} "
+                + " ".join(f"{k}={row[k]}" for k in row.index))
+
+
+@dataclasses.dataclass
+class _Rows:
+    """Rows of a versioned table as parallel arrays (in scan order, or in key order once deduplicated)."""
+
+    key: np.ndarray  # int64, see _Ctx.key
+    value: np.ndarray  # units (int32, int64 if needed) or sell_price (float64)
+    rec: np.ndarray  # recorded_at, int64 microseconds since 1970
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    def max_recorded(self) -> int | None:
+        return int(self.rec.max()) if len(self.rec) else None
 
 
 def _read_master(engine: sa.Engine) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -41,70 +150,488 @@ def _read_master(engine: sa.Engine) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
     return calendar, items, stores
 
 
-def _codes(values: pd.Series, vocab: pd.Index, table: str, column: str, chunk: pd.DataFrame) -> np.ndarray:
-    """Map ids to positions in ``vocab``; an id missing from the master table is an error."""
-    codes = vocab.get_indexer(values)
-    if (codes < 0).any():
-        bad = chunk[codes < 0].iloc[0]
-        raise DataError(
-            f"{table} row refers to {column}={bad[column]!r}, which is not in the "
-            f"{'items' if column == 'item_id' else 'stores'} table (row: {bad.to_dict()})"
-        )
-    return codes
+# ----------------------------------------------------------------------------------------------
+# Reading rows: Arrow batches from ADBC (SQLite, PostgreSQL) or from SQLAlchemy (anything else)
+# ----------------------------------------------------------------------------------------------
 
 
-def _read_versioned(
-    engine: sa.Engine, table: sa.Table, key: list[str], value: str, until: dt.datetime,
-    items: pd.Index, stores: pd.Index,
-) -> pd.DataFrame:
-    """All rows of ``table`` recorded before ``until``, ids as integer codes, in chunks.
+class _NoAdbc(Exception):
+    """ADBC cannot serve this engine (other backend, in-memory database, driver not installed)."""
 
-    Strings become codes per chunk so that memory stays near 8 bytes a row even
-    for tens of millions of rows.
-    """
-    cols = [table.c[c] for c in (*key, value, "recorded_at")]
-    query = sa.select(*cols).where(table.c.recorded_at < until)
-    parts = []
+
+def _adbc_connect(engine: sa.Engine):
+    """An ADBC DBAPI connection to the engine's database, and statement options; raises _NoAdbc."""
+    name = engine.dialect.name
+    try:
+        if name == "sqlite":
+            import adbc_driver_sqlite.dbapi as driver
+
+            path = engine.url.database
+            if not path or path == ":memory:" or path.startswith("file:") or not Path(path).is_file():
+                raise _NoAdbc(f"SQLite database {path!r} is not a plain file")
+            uri = "file:" + urllib.parse.quote(str(Path(path).resolve())) + "?mode=ro"
+            return driver.connect(uri), {"adbc.sqlite.query.batch_rows": str(ADBC_BATCH_ROWS)}
+        if name == "postgresql":
+            import adbc_driver_postgresql.dbapi as driver
+
+            return driver.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False)), {}
+    except ImportError as exc:
+        raise _NoAdbc(f"ADBC driver not installed ({exc})") from exc
+    raise _NoAdbc(f"no ADBC driver for {name}")
+
+
+def _time_literal(engine: sa.Engine, t: dt.datetime) -> str:
+    """``t`` as an SQL literal comparing exactly as SQLAlchemy's bound DateTime does."""
+    if engine.dialect.name == "sqlite":  # text in SQLAlchemy's spelling (see db._sqlite_literals)
+        return "'" + t.strftime("%Y-%m-%d %H:%M:%S.%f") + "'"
+    return "TIMESTAMP '" + t.isoformat(sep=" ") + "'"
+
+
+def _select_sql(engine: sa.Engine, spec: _Spec, lo: dt.datetime | None, hi: dt.datetime, literal) -> str:
+    quote = engine.dialect.identifier_preparer.quote
+    rec = quote("recorded_at")
+    where = f"{rec} < {literal('hi', hi)}" + (f" AND {rec} >= {literal('lo', lo)}" if lo else "")
+    return f"SELECT {', '.join(quote(c) for c in spec.columns)} FROM {quote(spec.name)} WHERE {where}"
+
+
+def _adbc_batches(engine: sa.Engine, spec: _Spec, lo, hi) -> Iterator[pa.RecordBatch]:
+    conn, options = _adbc_connect(engine)
+    with conn:
+        with conn.cursor() as cur:
+            if options:
+                cur.adbc_statement.set_options(**options)
+            cur.execute(_select_sql(engine, spec, lo, hi, lambda _, t: _time_literal(engine, t)))
+            yield from cur.fetch_record_batch()
+
+
+def _sqlalchemy_batches(engine: sa.Engine, spec: _Spec, lo, hi) -> Iterator[pa.RecordBatch]:
+    """Plain text SQL (no per-row type processing by SQLAlchemy), CHUNK_ROWS rows at a time."""
+    query = sa.text(_select_sql(engine, spec, lo, hi, lambda name, _: f":{name}")).bindparams(
+        *(sa.bindparam(n, type_=sa.DateTime) for n in (("hi", "lo") if lo else ("hi",))))
+    params = {"hi": hi, **({"lo": lo} if lo else {})}
     with engine.connect().execution_options(stream_results=True) as conn:
-        for chunk in pd.read_sql(query, conn, chunksize=CHUNK_ROWS):
-            part = pd.DataFrame({
-                "item": _codes(chunk["item_id"], items, table.name, "item_id", chunk).astype(np.int16),
-                "store": _codes(chunk["store_id"], stores, table.name, "store_id", chunk).astype(np.int8),
-            })
-            for col in key:
-                if col in ("item_id", "store_id"):
-                    continue
-                part[col] = pd.to_datetime(chunk[col]) if col == "date" else chunk[col].astype(np.int32)
-            part[value] = chunk[value].to_numpy()
-            part["recorded_at"] = pd.to_datetime(chunk["recorded_at"])
-            parts.append(part)
-    if not parts:
-        return pd.DataFrame(columns=["item", "store", *[k for k in key if k not in ("item_id", "store_id")], value, "recorded_at"])
-    return pd.concat(parts, ignore_index=True)
+        for chunk in pd.read_sql(query, conn, params=params, chunksize=CHUNK_ROWS):
+            yield pa.RecordBatch.from_pandas(chunk, preserve_index=False)
 
 
-def latest_per_key(rows: pd.DataFrame, key: list[str], table: str, describe) -> pd.DataFrame:
-    """Keep the latest-recorded row of each key; two rows of one key recorded at the same instant are an error."""
-    rows = rows.sort_values([*key, "recorded_at"], kind="stable", ignore_index=True)
-    same_key = (rows[key].shift() == rows[key]).all(axis=1)
-    tie = same_key & (rows["recorded_at"].shift() == rows["recorded_at"])
-    if tie.any():
-        first = rows[tie].iloc[0]
-        raise DataError(
-            f"{table}: {int(tie.sum())} duplicate row(s): two rows for the same key recorded at the same "
-            f"instant, so neither is the correction of the other; first: {describe(first)}"
-        )
-    last = ~(rows[key].shift(-1) == rows[key]).all(axis=1)
-    return rows[last].reset_index(drop=True)
+def _codes(col: pa.Array, values: pa.Array) -> np.ndarray:
+    """Positions of ``col``'s ids in ``values`` (int32), -1 where an id is not there."""
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        col = col.cast(pa.string())
+    index = pc.index_in(col, value_set=values.cast(col.type))
+    return index.fill_null(-1).to_numpy(zero_copy_only=False)
 
 
-def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path) -> dict:
+def _microseconds(col: pa.Array) -> np.ndarray:
+    """A date/time column (native, or text as SQLite stores it) as int64 microseconds since 1970."""
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        # few distinct values per batch (one a day, plus corrections): parse those, not every row
+        encoded = pc.dictionary_encode(col)
+        parsed = pd.to_datetime(encoded.dictionary.to_pandas(), format="ISO8601")
+        uniques = parsed.to_numpy().astype("datetime64[us]").astype(np.int64)
+        return uniques[encoded.indices.to_numpy(zero_copy_only=False)]
+    if pa.types.is_date32(t):
+        return col.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64) * _DAY_US
+    if pa.types.is_timestamp(t) and t.tz is None:
+        return col.to_numpy(zero_copy_only=False).astype("datetime64[us]").astype(np.int64)
+    values = pd.to_datetime(pd.Series(col.to_pylist()))  # anything else a driver may give
+    return values.to_numpy().astype("datetime64[us]").astype(np.int64)
+
+
+def _ints(values: np.ndarray) -> np.ndarray:
+    """Integers as int32 when they fit (they always do for units), else int64."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu":
+        values = values.astype(np.int64)
+    if values.size and (values.min() < -(1 << 31) or values.max() >= 1 << 31):
+        return values.astype(np.int64)
+    return values.astype(np.int32)
+
+
+class _UnknownIds:
+    """The first row whose id is missing from a master table, as the chunked reader would name it.
+
+    The rows are checked in chunks of CHUNK_ROWS in scan order, items before stores
+    within a chunk; so after the first bad row the scan goes on to the end of its chunk.
+    """
+
+    def __init__(self):
+        self.first: dict[str, tuple[int, dict]] = {}
+        self.chunk_end: int | None = None
+
+    def add(self, column: str, offset: int, codes: np.ndarray, batch: pa.RecordBatch) -> None:
+        bad = np.flatnonzero(codes < 0)
+        if not bad.size or column in self.first:
+            return
+        at = offset + int(bad[0])
+        if self.chunk_end is not None and at >= self.chunk_end:
+            return
+        self.first[column] = (at, {c: batch.column(c)[int(bad[0])].as_py() for c in batch.schema.names})
+        if self.chunk_end is None:
+            self.chunk_end = (at // CHUNK_ROWS + 1) * CHUNK_ROWS
+
+    def done(self, offset: int) -> bool:
+        return self.chunk_end is not None and offset >= self.chunk_end
+
+
+def _read_rows(ctx: _Ctx, spec: _Spec, lo: dt.datetime | None, hi: dt.datetime) -> _Rows:
+    """Rows of ``spec`` with ``lo <= recorded_at < hi``, ids as codes; unknown ids raise DataError."""
+    try:
+        return _collect(ctx, spec, lo, hi, _adbc_batches(ctx.engine, spec, lo, hi))
+    except DataError:
+        raise
+    except _NoAdbc as exc:
+        log.debug("extract: %s; reading %s through SQLAlchemy", exc, spec.name)
+    except Exception as exc:  # a driver problem: the portable path gives the same rows
+        log.warning("extract: ADBC read of %s failed (%s: %s); reading through SQLAlchemy",
+                    spec.name, type(exc).__name__, exc)
+    return _collect(ctx, spec, lo, hi, _sqlalchemy_batches(ctx.engine, spec, lo, hi))
+
+
+def _collect(ctx: _Ctx, spec: _Spec, lo, hi, batches: Iterator[pa.RecordBatch]) -> _Rows:
+    keys, values, recs = [], [], []
+    unknown = _UnknownIds()
+    offset = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        item = _codes(batch.column("item_id"), ctx.item_values)
+        store = _codes(batch.column("store_id"), ctx.store_values)
+        unknown.add("item_id", offset, item, batch)
+        unknown.add("store_id", offset, store, batch)
+        offset += batch.num_rows
+        if unknown.chunk_end is not None:
+            if unknown.done(offset):
+                break
+            continue
+        third_col = batch.column(spec.third)
+        if spec.third == "date":
+            third = np.floor_divide(_microseconds(third_col), _DAY_US)
+        else:
+            third = _ints(third_col.to_numpy(zero_copy_only=False))
+        keys.append(ctx.key(store, item, third))
+        value = batch.column(spec.value)
+        if spec.value == "units":
+            values.append(_ints(value.to_numpy(zero_copy_only=False)))
+        else:
+            values.append(value.cast(pa.float64()).to_numpy(zero_copy_only=False))
+        recs.append(_microseconds(batch.column("recorded_at")))
+    if unknown.chunk_end is not None:
+        _raise_unknown(ctx, spec, unknown, lo, hi)
+    if not keys:
+        return _Rows(np.empty(0, np.int64), np.empty(0, np.int32 if spec.value == "units" else np.float64),
+                     np.empty(0, np.int64))
+    return _Rows(np.concatenate(keys), np.concatenate(values), np.concatenate(recs))
+
+
+def _raise_unknown(ctx: _Ctx, spec: _Spec, unknown: _UnknownIds, lo, hi) -> None:
+    column = "item_id" if "item_id" in unknown.first else "store_id"
+    raw = unknown.first[column][1]
+    # the row as SQLAlchemy types it (the message shows its values' reprs)
+    t = spec.table
+    query = sa.select(*(t.c[c] for c in spec.columns)).where(
+        t.c.recorded_at < hi, t.c.item_id == raw["item_id"], t.c.store_id == raw["store_id"])
+    if lo is not None:
+        query = query.where(t.c.recorded_at >= lo)
+    third = raw[spec.third]
+    if spec.third == "date" and isinstance(third, str):
+        third = pd.Timestamp(third).date()
+    try:
+        with ctx.engine.connect() as conn:
+            rows = pd.read_sql(query.where(t.c[spec.third] == third).limit(1), conn)
+    except Exception:  # noqa: BLE001 - the message is still right with the raw values
+        rows = pd.DataFrame()
+    bad = rows.iloc[0] if len(rows) else pd.Series(raw)
+    raise DataError(
+        f"{spec.name} row refers to {column}={bad[column]!r}, which is not in the "
+        f"{'items' if column == 'item_id' else 'stores'} table (row: {bad.to_dict()})"
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Latest row per key, checks
+# ----------------------------------------------------------------------------------------------
+
+
+def _latest(ctx: _Ctx, spec: _Spec, rows: _Rows) -> _Rows:
+    """The latest-recorded row of each key, in key order.
+
+    Two rows of one key recorded at the same instant are an error (neither is the
+    correction of the other). Keys are sorted once (stable, so rows of one key stay
+    in scan order); only the few keys with several rows are then ordered by recorded_at.
+    """
+    n = len(rows)
+    if n == 0:
+        return rows
+    order = np.argsort(rows.key, kind="stable")
+    sorted_key = rows.key[order]
+    same = sorted_key[1:] == sorted_key[:-1]
+    last = np.ones(n, bool)
+    last[:-1] = ~same
+    winners = order[last]
+    if same.any():
+        in_group = np.zeros(n, bool)
+        in_group[1:] |= same
+        in_group[:-1] |= same
+        group_rows = order[in_group]  # by key, scan order within a key
+        group_rows = group_rows[np.lexsort((rows.rec[group_rows], rows.key[group_rows]))]
+        key, rec = rows.key[group_rows], rows.rec[group_rows]
+        new_key = np.ones(len(key), bool)
+        new_key[1:] = key[1:] != key[:-1]
+        tie = ~new_key[1:] & (rec[1:] == rec[:-1])
+        if tie.any():
+            first = group_rows[1 + int(np.argmax(tie))]
+            raise DataError(
+                f"{spec.name}: {int(tie.sum())} duplicate row(s): two rows for "
+                f"the same key recorded at the same instant, so neither is the correction of the other; first: "
+                f"{ctx.describe(spec, rows.key[first], rows.value[first], rows.rec[first])}"
+            )
+        group_last = np.ones(len(key), bool)
+        group_last[:-1] = new_key[1:]
+        winners[in_group[last]] = group_rows[group_last]
+    return _Rows(rows.key[winners], rows.value[winners], rows.rec[winners])
+
+
+def _check_sales(ctx: _Ctx, rows: _Rows, date: dt.date, last_day: int) -> None:
+    """Stop values no forecast should be built on; each message names a first offending row.
+
+    ``rows`` are in-force rows in key order (all of them, or those of the day's delta:
+    the previous snapshot passed these checks); ``last_day`` is the last day of all of them.
+    """
+    negative = rows.value < 0
+    if negative.any():
+        i = int(np.argmax(negative))
+        raise DataError(f"sales: {int(negative.sum())} row(s) in force with negative units; first: "
+                        f"{ctx.describe(SALES, rows.key[i], rows.value[i], rows.rec[i])}")
+    run_day = (date - dt.date(1970, 1, 1)).days
+    future = (rows.key & _LOW32) - _BIAS > run_day
+    if future.any():
+        i = int(np.argmax(future))
+        raise DataError(f"sales: {int(future.sum())} row(s) dated after the run date {date} but recorded by then; "
+                        f"first: {ctx.describe(SALES, rows.key[i], rows.value[i], rows.rec[i])}")
+    if last_day < run_day:
+        raise DataError(f"no sales are recorded for the run date {date}: the last recorded day as of then is "
+                        f"{dt.date(1970, 1, 1) + dt.timedelta(days=int(last_day))}; a run date after the last "
+                        "recorded day cannot be forecast from")
+
+
+def _check_prices(ctx: _Ctx, rows: _Rows) -> None:
+    bad = np.isnan(rows.value) | (rows.value <= 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(f"sell_prices: {int(bad.sum())} row(s) with a price that is not positive; first: "
+                        f"{ctx.describe(PRICES, rows.key[i], rows.value[i], rows.rec[i])}")
+
+
+def _last_day(key: np.ndarray) -> int:
+    return int(((key & _LOW32) - _BIAS).max())
+
+
+# ----------------------------------------------------------------------------------------------
+# Building from the previous day's snapshot
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Table:
+    """A snapshot table as output columns, in key order: store and item codes, the third key, the value.
+
+    ``third`` is the date as int64 nanoseconds since 1970 (sales) or wm_yr_wk (prices, int32).
+    """
+
+    store: np.ndarray
+    item: np.ndarray
+    third: np.ndarray
+    value: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.third)
+
+    @classmethod
+    def from_rows(cls, ctx: _Ctx, spec: _Spec, rows: _Rows) -> "_Table":
+        store, item, third = ctx.decode(rows.key)
+        third = third * _DAY_NS if spec.third == "date" else third.astype(np.int32)
+        return cls(_small(store, len(ctx.stores)), _small(item, ctx.n_items), third, rows.value)
+
+    def series_runs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The first row of each series, and its store and item codes."""
+        change = (self.item[1:] != self.item[:-1]) | (self.store[1:] != self.store[:-1])
+        starts = np.flatnonzero(np.concatenate(([len(self) > 0], change)))
+        return starts, self.store[starts], self.item[starts]
+
+
+def _small(codes: np.ndarray, n: int) -> np.ndarray:
+    return codes.astype(np.int8 if n <= 127 else np.int16 if n <= 32767 else np.int32)
+
+
+@dataclasses.dataclass
+class _Base:
+    """The previous snapshot: its manifest, sales and prices as tables, and where each series starts."""
+
+    manifest: dict
+    sales: _Table
+    prices: _Table
+
+
+_BASE_SCHEMAS = {
+    "sales": (("date", pa.timestamp("ns")), ("units", pa.int16())),
+    "prices": (("wm_yr_wk", pa.int32()), ("sell_price", pa.float32())),
+}
+
+
+def _id_codes(column: pa.ChunkedArray, vocab: pd.Index) -> np.ndarray | None:
+    """Codes of a stored categorical column against the current master table (by name); None if one is missing."""
+    parts = []
+    for chunk in column.chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            return None
+        mapping = vocab.get_indexer(chunk.dictionary.to_pandas())
+        indices = chunk.indices.to_numpy(zero_copy_only=False)
+        if not len(indices):
+            continue
+        if len(mapping) and (mapping == np.arange(len(mapping))).all():
+            codes = indices  # the same vocabulary as when it was written: the codes as they are
+        else:
+            codes = _small(mapping, len(vocab))[indices]
+        if codes.min() < 0:
+            return None
+        parts.append(codes)
+    return _small(np.concatenate(parts), len(vocab)) if parts else np.empty(0, np.int16)
+
+
+def _read_base_table(ctx: _Ctx, path: Path, name: str, rows: int) -> _Table | None:
+    (third, third_type), (value, value_type) = _BASE_SCHEMAS[name]
+    table = pq.read_table(path)
+    types = dict(zip(table.schema.names, table.schema.types))
+    if (table.schema.names != ["item_id", "store_id", third, value] or types[third] != third_type
+            or types[value] != value_type or table.num_rows != rows):
+        return None
+    item = _id_codes(table.column("item_id"), ctx.items)
+    store = _id_codes(table.column("store_id"), ctx.stores)
+    if item is None or store is None:
+        return None
+    third_values = table.column(third)
+    third_values = third_values.cast(pa.int64()) if name == "sales" else third_values
+    base = _Table(store, item, third_values.to_numpy(), table.column(value).to_numpy().copy())
+    _, run_store, run_item = base.series_runs()
+    series = run_store.astype(np.int64) * ctx.n_items + run_item
+    if len(series) > 1 and not (series[1:] > series[:-1]).all():  # ids renamed out of the written order
+        return None
+    return base
+
+
+def _latest_before(engine: sa.Engine, table: sa.Table, until: dt.datetime):
+    """The latest recorded_at before ``until`` (one index lookup)."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(table.c.recorded_at).where(table.c.recorded_at < until)
+                            .order_by(table.c.recorded_at.desc()).limit(1)).scalar()
+
+
+def _load_previous(ctx: _Ctx, previous_dir: Path, date: dt.date) -> _Base | None:
+    """The snapshot of ``date - 1`` in ``previous_dir`` as a base for ``date``; None (fresh) if it is not usable."""
+    prev = date - dt.timedelta(days=1)
+    folder = Path(previous_dir)
+    try:
+        manifest = storage.read_json(folder / "manifest.json")
+    except (OSError, ValueError) as exc:
+        log.info("snapshot %s: previous snapshot %s unreadable (%s); extracting fresh", date, folder, exc)
+        return None
+    if not isinstance(manifest, dict) or manifest.get("date") != prev.isoformat() \
+            or manifest.get("recorded_before") != cutoff(prev).isoformat():
+        log.info("snapshot %s: %s is not the snapshot of %s; extracting fresh", date, folder, prev)
+        return None
+    try:
+        # the database must be the one the previous snapshot was taken from: same last row before its cutoff
+        for spec in (SALES, PRICES):
+            latest = _latest_before(ctx.engine, spec.table, cutoff(prev))
+            recorded = manifest["max_recorded_at"][spec.name]
+            if (latest is None) != (recorded is None) or (
+                    latest is not None and pd.Timestamp(latest) != pd.Timestamp(recorded)):
+                log.info("snapshot %s: the database's last %s row before %s is %s, the previous snapshot's %s; "
+                         "extracting fresh", date, spec.name, cutoff(prev), latest, recorded)
+                return None
+        sales = _read_base_table(ctx, folder / "sales.parquet", "sales", manifest["rows"]["sales"])
+        prices = _read_base_table(ctx, folder / "prices.parquet", "prices", manifest["rows"]["prices"])
+    except (OSError, KeyError, TypeError, ValueError, pa.ArrowException) as exc:
+        log.info("snapshot %s: previous snapshot %s unusable (%s: %s); extracting fresh",
+                 date, folder, type(exc).__name__, exc)
+        return None
+    if sales is None or prices is None or not len(sales):
+        log.info("snapshot %s: previous snapshot %s does not match the current tables; extracting fresh", date, folder)
+        return None
+    return _Base(manifest, sales, prices)
+
+
+def _lower_bound(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """For each i, the first position in ``values[lo[i]:hi[i]]`` (sorted) not below ``target[i]``: a vectorised bisection."""
+    lo, hi = lo.copy(), hi.copy()
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo
+        mid = (lo + hi) // 2
+        below = np.zeros(len(lo), bool)
+        below[active] = values[mid[active]] < target[active]
+        lo = np.where(active & below, mid + 1, lo)
+        hi = np.where(active & ~below, mid, hi)
+
+
+def _apply(ctx: _Ctx, spec: _Spec, base: _Table, delta: _Rows) -> _Table:
+    """``delta`` (latest per key, in key order) applied to ``base``: a key already there gets the new
+    value, a new key is inserted at its place. No 60 M-row key is built: the delta's series are
+    found among the base's series runs, then their day (week) by bisection inside the run."""
+    if not len(delta):
+        return base
+    d = _Table.from_rows(ctx, spec, delta)
+    value = d.value.astype(base.value.dtype)  # the cast the output makes anyway
+    starts, run_store, run_item = base.series_runs()
+    ends = np.append(starts[1:], len(base))
+    run_series = run_store.astype(np.int64) * ctx.n_items + run_item
+    d_series = d.store.astype(np.int64) * ctx.n_items + d.item
+    r = np.searchsorted(run_series, d_series)
+    known = r < len(run_series)
+    known[known] = run_series[r[known]] == d_series[known]
+    # a new series goes before the next series' first row (or at the end)
+    pos = np.where(r < len(starts), starts[np.minimum(r, len(starts) - 1)], len(base))
+    pos[known] = _lower_bound(base.third, starts[r[known]], ends[r[known]], d.third[known])
+    found = known.copy()
+    found[known] = (pos[known] < ends[r[known]])
+    found[found] = base.third[pos[found]] == d.third[found]
+    base.value[pos[found]] = value[found]
+    new = ~found
+    if not new.any():
+        return base
+    at = pos[new]
+    return _Table(np.insert(base.store, at, d.store[new]), np.insert(base.item, at, d.item[new]),
+                  np.insert(base.third, at, d.third[new]), np.insert(base.value, at, value[new]))
+
+
+def _max_recorded(base: str | None, delta_us: int | None) -> str | None:
+    if delta_us is None:
+        return base
+    ts = pd.Timestamp(delta_us, unit="us")
+    return base if base is not None and pd.Timestamp(base) >= ts else ts.isoformat()
+
+
+# ----------------------------------------------------------------------------------------------
+# The snapshot
+# ----------------------------------------------------------------------------------------------
+
+
+def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path, previous_dir: Path | None = None) -> dict:
     """Write the snapshot of the database as known at the end of ``date`` into ``out_dir``.
 
     Files: ``calendar, items, stores, sales, prices`` (.parquet) and ``manifest.json``
-    (row counts, max recorded_at, content hash). ``sales`` is long: item_id,
-    store_id (categoricals), date, units (int16), sorted by store, item, date;
+    (row counts, max recorded_at, content hash, ``built_from``). ``sales`` is long:
+    item_id, store_id (categoricals), date, units (int16), sorted by store, item, date;
     ``prices``: item_id, store_id, wm_yr_wk, sell_price (float32).
+
+    ``previous_dir``, when it holds the snapshot of ``date - 1`` taken from this
+    database, is the base: only the rows recorded on ``date`` are read and applied
+    (``built_from: "previous"``); any other folder is ignored (``"fresh"``). Both
+    give the same files and ``content_hash``.
+
     Raises DataError, naming the offending rows, when the data as of ``date``
     cannot give a forecast; nothing is written then.
     """
@@ -112,57 +639,77 @@ def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path) -> dict:
     calendar, items, stores = _read_master(engine)
     if items.empty or stores.empty:
         raise DataError(f"the items table holds {len(items)} rows and stores {len(stores)}: nothing to forecast")
-    item_ix, store_ix = pd.Index(items["item_id"]), pd.Index(stores["store_id"])
+    ctx = _Ctx(engine, pd.Index(items["item_id"]), pd.Index(stores["store_id"]))
     until = cutoff(date)
 
-    def describe(row):
-        return (f"item_id={item_ix[row['item']]} store_id={store_ix[row['store']]} "
-                + " ".join(f"{k}={row[k]}" for k in row.index if k not in ("item", "store")))
+    base = _load_previous(ctx, previous_dir, date) if previous_dir is not None else None
+    if base is not None:
+        since = cutoff(date - dt.timedelta(days=1))
+        delta = _latest(ctx, SALES, _read_rows(ctx, SALES, since, until))
+        base_last = int(base.sales.third.max()) // _DAY_NS
+        _check_sales(ctx, delta, date, max(base_last, _last_day(delta.key)) if len(delta) else base_last)
+        delta_prices = _latest(ctx, PRICES, _read_rows(ctx, PRICES, since, until))
+        _check_prices(ctx, delta_prices)
+        sales = _apply(ctx, SALES, base.sales, delta)
+        prices = _apply(ctx, PRICES, base.prices, delta_prices)
+        max_recorded = {"sales": _max_recorded(base.manifest["max_recorded_at"]["sales"], delta.max_recorded()),
+                        "sell_prices": _max_recorded(base.manifest["max_recorded_at"]["sell_prices"],
+                                                     delta_prices.max_recorded())}
+        log.info("snapshot %s: built from %s + %d sales and %d price rows recorded on %s",
+                 date, previous_dir, len(delta), len(delta_prices), date)
+        built_from = "previous"
+    else:
+        rows = _read_rows(ctx, SALES, None, until)
+        if not len(rows):
+            with engine.connect() as conn:
+                first = conn.execute(sa.select(sa.func.min(db.sales.c.recorded_at))).scalar()
+            if first is None:
+                raise DataError("the sales table holds no rows: there is no history to forecast from")
+            raise DataError(f"run date {date} is before any history: the first sales row was recorded at {first}")
+        latest = _latest(ctx, SALES, rows)
+        del rows
+        _check_sales(ctx, latest, date, _last_day(latest.key))
+        latest_prices = _latest(ctx, PRICES, _read_rows(ctx, PRICES, None, until))
+        _check_prices(ctx, latest_prices)
+        max_recorded = {"sales": _max_recorded(None, latest.max_recorded()),
+                        "sell_prices": _max_recorded(None, latest_prices.max_recorded())}
+        sales = _Table.from_rows(ctx, SALES, latest)
+        del latest
+        prices = _Table.from_rows(ctx, PRICES, latest_prices)
+        del latest_prices
+        built_from = "fresh"
+    return _write(ctx, date, until, out_dir, calendar, items, stores, sales, prices, max_recorded, built_from)
 
-    sales = _read_versioned(engine, db.sales, ["item_id", "store_id", "date"], "units", until, item_ix, store_ix)
-    if sales.empty:
-        with engine.connect() as conn:
-            first = conn.execute(sa.select(sa.func.min(db.sales.c.recorded_at))).scalar()
-        if first is None:
-            raise DataError("the sales table holds no rows: there is no history to forecast from")
-        raise DataError(f"run date {date} is before any history: the first sales row was recorded at {first}")
-    sales = latest_per_key(sales, ["store", "item", "date"], "sales", describe)
-    _check_sales(sales, date, describe)
 
-    prices = _read_versioned(engine, db.sell_prices, ["item_id", "store_id", "wm_yr_wk"], "sell_price", until, item_ix, store_ix)
-    prices = latest_per_key(prices, ["store", "item", "wm_yr_wk"], "sell_prices", describe)
-    bad = prices["sell_price"].isna() | (prices["sell_price"] <= 0)
-    if bad.any():
-        raise DataError(f"sell_prices: {int(bad.sum())} row(s) with a price that is not positive; first: {describe(prices[bad].iloc[0])}")
-
+def _write(ctx: _Ctx, date: dt.date, until: dt.datetime, out_dir: Path, calendar, items, stores,
+           sales: _Table, prices: _Table, max_recorded: dict, built_from: str) -> dict:
     frames = {
         "calendar": calendar,
         "items": items,
         "stores": stores,
         "sales": pd.DataFrame({
-            "item_id": pd.Categorical.from_codes(sales["item"], categories=item_ix),
-            "store_id": pd.Categorical.from_codes(sales["store"], categories=store_ix),
-            "date": sales["date"].astype("datetime64[ns]"),
-            "units": sales["units"].astype(np.int16),
+            "item_id": pd.Categorical.from_codes(sales.item, categories=ctx.items),
+            "store_id": pd.Categorical.from_codes(sales.store, categories=ctx.stores),
+            "date": sales.third.view("datetime64[ns]"),
+            "units": sales.value.astype(np.int16, copy=False),
         }),
         "prices": pd.DataFrame({
-            "item_id": pd.Categorical.from_codes(prices["item"], categories=item_ix),
-            "store_id": pd.Categorical.from_codes(prices["store"], categories=store_ix),
-            "wm_yr_wk": prices["wm_yr_wk"].astype(np.int32),
-            "sell_price": prices["sell_price"].astype(np.float32),
+            "item_id": pd.Categorical.from_codes(prices.item, categories=ctx.items),
+            "store_id": pd.Categorical.from_codes(prices.store, categories=ctx.stores),
+            "wm_yr_wk": prices.third.astype(np.int32, copy=False),
+            "sell_price": prices.value.astype(np.float32, copy=False),
         }),
     }
+    starts, _, _ = sales.series_runs()
     manifest = {
         "date": date.isoformat(),
         "recorded_before": until.isoformat(),
         "rows": {name: len(frame) for name, frame in frames.items()},
-        "max_recorded_at": {
-            "sales": sales["recorded_at"].max().isoformat(),
-            "sell_prices": prices["recorded_at"].max().isoformat() if len(prices) else None,
-        },
-        "series": int(sales.groupby(["store", "item"]).ngroups),
-        "first_sales_date": sales["date"].min().date().isoformat(),
+        "max_recorded_at": max_recorded,
+        "series": len(starts),
+        "first_sales_date": str(np.datetime64(int(sales.third.min()), "ns").astype("datetime64[D]")),
         "content_hash": {name: storage.frame_hash(frame) for name, frame in frames.items()},
+        "built_from": built_from,
     }
     manifest["content_hash"]["all"] = storage.hashlib.sha256(
         "".join(manifest["content_hash"][n] for n in SNAPSHOT_FILES).encode()).hexdigest()
@@ -170,22 +717,6 @@ def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path) -> dict:
         storage.write_parquet(frame, out_dir / f"{name}.parquet")
     storage.write_json(out_dir / "manifest.json", manifest)
     return manifest
-
-
-def _check_sales(sales: pd.DataFrame, date: dt.date, describe) -> None:
-    """Stop values no forecast should be built on; each message names a first offending row."""
-    negative = sales["units"] < 0
-    if negative.any():
-        raise DataError(f"sales: {int(negative.sum())} row(s) in force with negative units; first: {describe(sales[negative].iloc[0])}")
-    run_day = pd.Timestamp(date)
-    future = sales["date"] > run_day
-    if future.any():
-        raise DataError(f"sales: {int(future.sum())} row(s) dated after the run date {date} but recorded by then; "
-                        f"first: {describe(sales[future].iloc[0])}")
-    last = sales["date"].max()
-    if last < run_day:
-        raise DataError(f"no sales are recorded for the run date {date}: the last recorded day as of then is "
-                        f"{last.date()}; a run date after the last recorded day cannot be forecast from")
 
 
 def read_snapshot(snapshot_dir: Path, name: str, **kwargs) -> pd.DataFrame:

@@ -11,9 +11,10 @@ from tasks.chain import (
     TrainModel,
 )
 from tasks.evaluate import ActualsRecorded, Backtest, Evaluate
+from tasks.report import BacktestReport, Report
 
 # only the task classes: `from tasks import *` in pipeline/__init__ must not shadow pipeline's own modules
 __all__ = [
-    "ActualsRecorded", "Backtest", "BuildFeatures", "BuildTrainingFeatures", "CheckSnapshot", "CompileModel", "DailyForecast",
+    "ActualsRecorded", "Backtest", "BacktestReport", "Report", "BuildFeatures", "BuildTrainingFeatures", "CheckSnapshot", "CompileModel", "DailyForecast",
     "Evaluate", "ExtractSnapshot", "PromoteModel", "ScoreForecast", "TrainModel",
 ]

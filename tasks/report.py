@@ -19,16 +19,19 @@ class Report(DatedTask):
     files = ("index.html",)
 
     def requires(self):
-        forecast = ScoreForecast(self.date)
-        return {"metrics": Evaluate(self.date), "forecast": forecast, "snapshot": ExtractSnapshot(self.date),
-                "model": TrainModel(forecast.model_date())}
+        return {"metrics": Evaluate(self.date), "forecast": ScoreForecast(self.date),
+                "snapshot": ExtractSnapshot(self.date)}
 
     def run(self):
-        # the actuals: the snapshot of the last forecast day, which Evaluate took. A dynamic dependency
-        # (as in Evaluate), so that a date whose actuals are not recorded yet waits instead of failing.
-        later = yield ExtractSnapshot(self.date + dt.timedelta(days=config.pipeline().horizon))
+        # Both are done by now, so these dynamic dependencies only name them: the snapshot of the last
+        # forecast day (the actuals, which Evaluate took; not a static requirement, so that a date whose
+        # actuals are not recorded yet waits instead of failing), and the model that served the forecast
+        # (its manifest says which: the promoted or pinned one, not always ScoreForecast.model_date()).
+        served = storage.read_json(self.input()["forecast"].file("manifest.json"))["model_date"]
+        later, model = yield [ExtractSnapshot(self.date + dt.timedelta(days=config.pipeline().horizon)),
+                              TrainModel(dt.date.fromisoformat(served))]
         inputs = report.load_run_inputs(self.input()["forecast"].path, self.input()["snapshot"].path, later.path,
-                                        self.input()["metrics"].path, self.input()["model"].path, self.date)
+                                        self.input()["metrics"].path, model.path, self.date)
         page = report.render_run_report(**inputs)
         with storage.atomic_dir(self.output().path) as tmp:
             report.write_page(tmp / "index.html", page)

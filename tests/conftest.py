@@ -86,14 +86,17 @@ def chain_env(tmp_path, tiny_world_file, monkeypatch):
     # the same fast settings for `luigi` commands the test starts as subprocesses
     cfg_file = tmp_path / "test-luigi.cfg"
     cfg_file.write_text("[training]\n" + "".join(f"{k} = {v}\n" for k, v in FAST_TRAINING.items())
-                        + "[scheduler]\nretry_count = 1\n")
+                        + "[scheduler]\nretry_count = 1\n[worker]\nkeep_alive = false\n")
     monkeypatch.setenv("LUIGI_CONFIG_PATH", str(cfg_file))
     cfg = luigi.configuration.get_config()
     saved = {k: cfg.get("training", k, None) for k in FAST_TRAINING}
     for key, value in FAST_TRAINING.items():
         cfg.set("training", key, value)
     saved_retries = cfg.get("scheduler", "retry_count", None)
-    cfg.set("scheduler", "retry_count", "1")  # a failure in a test is final at once (retries have their own test)
+    saved_keep_alive = cfg.get("worker", "keep_alive", None)
+    # a failure in a test is final at once, and nothing waits for retries (retries have their own test)
+    cfg.set("scheduler", "retry_count", "1")
+    cfg.set("worker", "keep_alive", "false")
 
     class Env:
         pass
@@ -114,6 +117,7 @@ def chain_env(tmp_path, tiny_world_file, monkeypatch):
         else:
             cfg.set("training", key, value)
     cfg.set("scheduler", "retry_count", saved_retries or "999999999")
+    cfg.set("worker", "keep_alive", saved_keep_alive or "false")
 
 
 def day(s: str) -> dt.date:

@@ -206,3 +206,20 @@ def test_bad_data_stops_the_chain_and_an_override_accepts_it(chain_env):
     accepted = storage.read_json(chain_env.data / "quality" / RUN_DATE.isoformat() / "quality.json")
     assert [c["name"] for c in accepted["checks"] if c["accepted"]] == [c["name"] for c in failed]
     assert not (chain_env.data / "quality" / RUN_DATE.isoformat() / "failed").exists()
+
+
+def test_the_readme_cron_line_catches_up_missed_days(chain_env):
+    """The README's crontab command, with "now" pinned to 2016-05-23 02:30 UTC: the last 3 days are filled."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(l for l in readme.splitlines() if l.startswith("30 2 * * *"))
+    args = re.search(r"\.venv/bin/luigi (.*?) >>", line).group(1).split()
+    args[args.index("--days-back") + 1] = "4"  # the README's window is 7 days; 3 keep the test short
+    now = int(dt.datetime(2016, 5, 23, 2, 30, tzinfo=dt.timezone.utc).timestamp())
+    done = subprocess.run([sys.executable, "-m", "luigi", *args, "--now", str(now), "--local-scheduler"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    made = sorted(p.name for p in (chain_env.data / "forecasts").iterdir())
+    assert made == ["2016-05-20", "2016-05-21", "2016-05-22"]

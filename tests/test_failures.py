@@ -110,7 +110,8 @@ def test_a_database_that_blinks_fails_cleanly_and_succeeds_on_retry(chain_env, t
         hidden.rename(db_file)
 
     cfg = Path(os.environ["LUIGI_CONFIG_PATH"])
-    cfg.write_text(cfg.read_text().replace("retry_count = 1", "retry_count = 3\nretry_delay = 2"))
+    cfg.write_text(cfg.read_text().replace("retry_count = 1", "retry_count = 3\nretry_delay = 2")
+                   .replace("keep_alive = false", "keep_alive = true"))
     back = threading.Thread(target=come_back)
     back.start()
     done = subprocess.run(luigi_cmd(), capture_output=True, text=True, timeout=600)

@@ -1,0 +1,392 @@
+"""The snapshot of D built from the snapshot of D-1 plus the rows recorded on D is the fresh snapshot of D,
+byte for byte; and the fast fresh read gives what the former pandas/SQLAlchemy reader gave."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from pipeline import db, extract, storage
+from pipeline.errors import DataError
+from tests.conftest import RUN_DATE, sales_frame
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# The former implementation (pd.read_sql in chunks, pandas sort_values), kept as the reference
+# ----------------------------------------------------------------------------------------------
+
+
+def _ref_codes(values, vocab, table, column, chunk):
+    codes = vocab.get_indexer(values)
+    if (codes < 0).any():
+        bad = chunk[codes < 0].iloc[0]
+        raise DataError(
+            f"{table} row refers to {column}={bad[column]!r}, which is not in the "
+            f"{'items' if column == 'item_id' else 'stores'} table (row: {bad.to_dict()})"
+        )
+    return codes
+
+
+def _ref_read_versioned(engine, table, key, value, until, items, stores):
+    cols = [table.c[c] for c in (*key, value, "recorded_at")]
+    query = sa.select(*cols).where(table.c.recorded_at < until)
+    parts = []
+    with engine.connect().execution_options(stream_results=True) as conn:
+        for chunk in pd.read_sql(query, conn, chunksize=extract.CHUNK_ROWS):
+            part = pd.DataFrame({
+                "item": _ref_codes(chunk["item_id"], items, table.name, "item_id", chunk).astype(np.int16),
+                "store": _ref_codes(chunk["store_id"], stores, table.name, "store_id", chunk).astype(np.int8),
+            })
+            for col in key:
+                if col in ("item_id", "store_id"):
+                    continue
+                part[col] = pd.to_datetime(chunk[col]) if col == "date" else chunk[col].astype(np.int32)
+            part[value] = chunk[value].to_numpy()
+            part["recorded_at"] = pd.to_datetime(chunk["recorded_at"])
+            parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=["item", "store", *[k for k in key if k not in ("item_id", "store_id")], value,
+                                     "recorded_at"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _ref_latest_per_key(rows, key, table, describe):
+    rows = rows.sort_values([*key, "recorded_at"], kind="stable", ignore_index=True)
+    same_key = (rows[key].shift() == rows[key]).all(axis=1)
+    tie = same_key & (rows["recorded_at"].shift() == rows["recorded_at"])
+    if tie.any():
+        first = rows[tie].iloc[0]
+        raise DataError(
+            f"{table}: {int(tie.sum())} duplicate row(s): two rows for the same key recorded at the same "
+            f"instant, so neither is the correction of the other; first: {describe(first)}"
+        )
+    last = ~(rows[key].shift(-1) == rows[key]).all(axis=1)
+    return rows[last].reset_index(drop=True)
+
+
+def _ref_check_sales(sales, date, describe):
+    negative = sales["units"] < 0
+    if negative.any():
+        raise DataError(f"sales: {int(negative.sum())} row(s) in force with negative units; first: {describe(sales[negative].iloc[0])}")
+    run_day = pd.Timestamp(date)
+    future = sales["date"] > run_day
+    if future.any():
+        raise DataError(f"sales: {int(future.sum())} row(s) dated after the run date {date} but recorded by then; "
+                        f"first: {describe(sales[future].iloc[0])}")
+    last = sales["date"].max()
+    if last < run_day:
+        raise DataError(f"no sales are recorded for the run date {date}: the last recorded day as of then is "
+                        f"{last.date()}; a run date after the last recorded day cannot be forecast from")
+
+
+def _reference_snapshot(engine, date, out_dir):
+    db.check_schema(engine)
+    calendar, items, stores = extract._read_master(engine)
+    if items.empty or stores.empty:
+        raise DataError(f"the items table holds {len(items)} rows and stores {len(stores)}: nothing to forecast")
+    item_ix, store_ix = pd.Index(items["item_id"]), pd.Index(stores["store_id"])
+    until = extract.cutoff(date)
+
+    def describe(row):
+        return (f"item_id={item_ix[row['item']]} store_id={store_ix[row['store']]} "
+                + " ".join(f"{k}={row[k]}" for k in row.index if k not in ("item", "store")))
+
+    sales = _ref_read_versioned(engine, db.sales, ["item_id", "store_id", "date"], "units", until, item_ix, store_ix)
+    if sales.empty:
+        with engine.connect() as conn:
+            first = conn.execute(sa.select(sa.func.min(db.sales.c.recorded_at))).scalar()
+        if first is None:
+            raise DataError("the sales table holds no rows: there is no history to forecast from")
+        raise DataError(f"run date {date} is before any history: the first sales row was recorded at {first}")
+    sales = _ref_latest_per_key(sales, ["store", "item", "date"], "sales", describe)
+    _ref_check_sales(sales, date, describe)
+    prices = _ref_read_versioned(engine, db.sell_prices, ["item_id", "store_id", "wm_yr_wk"], "sell_price", until,
+                                 item_ix, store_ix)
+    prices = _ref_latest_per_key(prices, ["store", "item", "wm_yr_wk"], "sell_prices", describe)
+    bad = prices["sell_price"].isna() | (prices["sell_price"] <= 0)
+    if bad.any():
+        raise DataError(f"sell_prices: {int(bad.sum())} row(s) with a price that is not positive; first: {describe(prices[bad].iloc[0])}")
+    frames = {
+        "calendar": calendar, "items": items, "stores": stores,
+        "sales": pd.DataFrame({
+            "item_id": pd.Categorical.from_codes(sales["item"], categories=item_ix),
+            "store_id": pd.Categorical.from_codes(sales["store"], categories=store_ix),
+            "date": sales["date"].astype("datetime64[ns]"),
+            "units": sales["units"].astype(np.int16),
+        }),
+        "prices": pd.DataFrame({
+            "item_id": pd.Categorical.from_codes(prices["item"], categories=item_ix),
+            "store_id": pd.Categorical.from_codes(prices["store"], categories=store_ix),
+            "wm_yr_wk": prices["wm_yr_wk"].astype(np.int32),
+            "sell_price": prices["sell_price"].astype(np.float32),
+        }),
+    }
+    manifest = {
+        "date": date.isoformat(),
+        "recorded_before": until.isoformat(),
+        "rows": {name: len(frame) for name, frame in frames.items()},
+        "max_recorded_at": {
+            "sales": sales["recorded_at"].max().isoformat(),
+            "sell_prices": prices["recorded_at"].max().isoformat() if len(prices) else None,
+        },
+        "series": int(sales.groupby(["store", "item"]).ngroups),
+        "first_sales_date": sales["date"].min().date().isoformat(),
+        "content_hash": {name: storage.frame_hash(frame) for name, frame in frames.items()},
+    }
+    manifest["content_hash"]["all"] = storage.hashlib.sha256(
+        "".join(manifest["content_hash"][n] for n in extract.SNAPSHOT_FILES).encode()).hexdigest()
+    for name, frame in frames.items():
+        storage.write_parquet(frame, out_dir / f"{name}.parquet")
+    storage.write_json(out_dir / "manifest.json", manifest)
+    return manifest
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def build(engine, date, folder, previous=None, how=None):
+    """The snapshot of ``date`` in ``folder`` (written atomically) by ``how`` or by extract_snapshot."""
+    with storage.atomic_dir(folder) as tmp:
+        if how is not None:
+            return how(engine, date, tmp)
+        return extract.extract_snapshot(engine, date, tmp, previous_dir=previous)
+
+
+def file_hashes(folder):
+    return {name: storage.file_hash(folder / f"{name}.parquet") for name in extract.SNAPSHOT_FILES}
+
+
+def assert_same_snapshot(a, b):
+    """Two snapshot folders hold the same bytes and their manifests agree on everything but how they were built."""
+    assert file_hashes(a) == file_hashes(b)
+    ma, mb = storage.read_json(a / "manifest.json"), storage.read_json(b / "manifest.json")
+    ma.pop("built_from", None), mb.pop("built_from", None)
+    assert ma == mb
+
+
+@pytest.fixture
+def tiny_db(tmp_path, tiny_world_file):
+    path = tmp_path / "tiny.sqlite"
+    shutil.copy(tiny_world_file, path)
+    engine = sa.create_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
+def chain(engine, dates, root):
+    """Snapshots of consecutive ``dates``: the first fresh, each next from the one before; and each fresh too."""
+    previous = None
+    for date in dates:
+        inc = root / "inc" / date.isoformat()
+        m_inc = build(engine, date, inc, previous=previous)
+        assert m_inc["built_from"] == ("fresh" if previous is None else "previous")
+        fresh = root / "fresh" / date.isoformat()
+        m_fresh = build(engine, date, fresh)
+        assert m_fresh["built_from"] == "fresh"
+        assert m_inc["content_hash"] == m_fresh["content_hash"]
+        assert_same_snapshot(inc, fresh)
+        previous = inc
+    return previous
+
+
+def add_prices(engine, rows):
+    db.bulk_insert(engine, db.sell_prices, pd.DataFrame(
+        rows, columns=["store_id", "item_id", "wm_yr_wk", "sell_price", "recorded_at"]).assign(
+        recorded_at=lambda f: pd.to_datetime(f["recorded_at"])))
+
+
+# ----------------------------------------------------------------------------------------------
+# The fast fresh read = the former reader
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("date", [dt.date(2014, 6, 1), dt.date(2015, 2, 28), RUN_DATE, dt.date(2016, 6, 19)])
+def test_fresh_snapshot_equals_the_former_implementation_on_the_tiny_world(tiny_db, tmp_path, date):
+    m_new = build(tiny_db, date, tmp_path / "new")
+    m_old = build(tiny_db, date, tmp_path / "old", how=_reference_snapshot)
+    assert m_new.pop("built_from") == "fresh"
+    assert m_new == m_old
+    assert_same_snapshot(tmp_path / "new", tmp_path / "old")
+
+
+def test_the_sqlalchemy_reader_gives_the_adbc_result(tiny_db, tmp_path, monkeypatch):
+    build(tiny_db, RUN_DATE, tmp_path / "adbc")
+
+    def no_adbc(engine):
+        raise extract._NoAdbc("disabled by the test")
+
+    monkeypatch.setattr(extract, "_adbc_connect", no_adbc)
+    build(tiny_db, RUN_DATE, tmp_path / "sqlalchemy")
+    assert_same_snapshot(tmp_path / "adbc", tmp_path / "sqlalchemy")
+
+
+def test_fresh_with_corrections_and_boundaries_equals_the_former_implementation(small_db, tmp_path):
+    _, engine = small_db
+    d = dt.date(2016, 5, 10)
+    db.bulk_insert(engine, db.sales, sales_frame([
+        ("CA_1", "FOODS_1_001", d, 40, "2016-05-10 23:30:00"),
+        ("CA_1", "FOODS_1_001", d, 41, "2016-05-12 09:00:00"),
+        ("TX_1", "FOODS_1_001", d, 7, "2016-05-11 23:59:59.999999"),
+        ("TX_1", "HOBBIES_1_001", d, 8, "2016-05-11 00:00:00"),
+    ]))
+    for k, date in enumerate([d, d + ONE_DAY, d + 2 * ONE_DAY]):
+        m_new = build(engine, date, tmp_path / f"new{k}")
+        m_old = build(engine, date, tmp_path / f"old{k}", how=_reference_snapshot)
+        m_new.pop("built_from")
+        assert m_new == m_old
+        assert_same_snapshot(tmp_path / f"new{k}", tmp_path / f"old{k}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Incremental = fresh
+# ----------------------------------------------------------------------------------------------
+
+
+def test_incremental_equals_fresh_over_consecutive_days_of_the_tiny_world(tiny_db, tmp_path):
+    # the tiny world's own late corrections (recorded 1-5 days after their day) are among these days' rows
+    with tiny_db.connect() as conn:
+        late = conn.execute(sa.text(
+            "SELECT count(*) FROM sales WHERE recorded_at >= '2016-05-15' AND recorded_at < '2016-05-24' "
+            "AND substr(recorded_at, 1, 10) > date")).scalar()
+    assert late > 0
+    chain(tiny_db, [RUN_DATE - 7 * ONE_DAY + k * ONE_DAY for k in range(9)], tmp_path)
+
+
+def test_incremental_applies_corrections_of_older_days_new_keys_and_prices(tiny_db, tmp_path):
+    d0 = RUN_DATE - 3 * ONE_DAY
+    db.bulk_insert(tiny_db, db.sales, sales_frame([
+        # corrections recorded on d0+1 of days well inside the previous snapshot, one corrected twice that day
+        ("CA_1", "FOODS_1_001", "2015-01-10", 17, f"{d0 + ONE_DAY} 00:00:00"),  # the first instant of the day
+        ("CA_1", "FOODS_1_001", "2015-01-10", 18, f"{d0 + ONE_DAY} 10:00:00"),
+        ("WI_3", "HOUSEHOLD_2_002", "2014-06-01", 3, f"{d0 + ONE_DAY} 23:59:59.999999"),  # the last instant
+        ("TX_2", "HOBBIES_1_001", str(d0 - 30 * ONE_DAY), 0, f"{d0 + ONE_DAY} 12:00:00"),
+        # a day before the world's first day: a new key, inserted before the series' first row
+        ("CA_2", "FOODS_2_001", "2014-05-20", 2, f"{d0 + ONE_DAY} 12:00:00"),
+        # recorded on d0+2: a correction of a correction recorded the day before
+        ("CA_1", "FOODS_1_001", "2015-01-10", 19, f"{d0 + 2 * ONE_DAY} 08:00:00"),
+        # recorded at the first instant after d0+2: not in its snapshot, in the next
+        ("TX_1", "FOODS_3_002", str(d0), 9, f"{d0 + 3 * ONE_DAY} 00:00:00"),
+    ]))
+    add_prices(tiny_db, [
+        ("CA_1", "FOODS_1_001", 11501, 9.99, f"{d0 + ONE_DAY} 09:00:00"),  # a price correction
+        ("WI_1", "HOBBIES_2_001", 11101, 1.25, f"{d0 + 2 * ONE_DAY} 09:00:00"),  # a week before any price: new key
+    ])
+    last = chain(tiny_db, [d0 + k * ONE_DAY for k in range(5)], tmp_path)
+    sales = pd.read_parquet(tmp_path / "inc" / (d0 + 2 * ONE_DAY).isoformat() / "sales.parquet")
+    row = sales[(sales.store_id == "CA_1") & (sales.item_id == "FOODS_1_001") & (sales.date == "2015-01-10")]
+    assert row["units"].tolist() == [19]
+    assert storage.read_json(last / "manifest.json")["built_from"] == "previous"
+
+
+def test_incremental_equals_fresh_on_the_small_database(small_db, tmp_path):
+    _, engine = small_db
+    d = dt.date(2016, 5, 10)
+    db.bulk_insert(engine, db.sales, sales_frame([
+        ("CA_1", "FOODS_1_001", d, 40, "2016-05-10 23:30:00"),
+        ("CA_1", "FOODS_1_001", d, 41, "2016-05-12 09:00:00"),
+        ("TX_1", "FOODS_1_001", d, 7, "2016-05-11 23:59:59.999999"),
+        ("TX_1", "HOBBIES_1_001", "2016-01-01", 4, "2016-05-12 00:00:00"),
+        ("CA_1", "HOBBIES_1_001", "2015-12-31", 1, "2016-05-11 06:00:00"),  # before the first day: a new key
+    ]))
+    chain(engine, [d - ONE_DAY + k * ONE_DAY for k in range(5)], tmp_path)
+
+
+def test_a_previous_folder_of_another_date_or_database_is_ignored(small_db, tmp_path):
+    _, engine = small_db
+    d = dt.date(2016, 5, 10)
+    build(engine, d - 2 * ONE_DAY, tmp_path / "two-days-before")
+    m = build(engine, d, tmp_path / "a", previous=tmp_path / "two-days-before")
+    assert m["built_from"] == "fresh"
+    m = build(engine, d, tmp_path / "b", previous=tmp_path / "absent")
+    assert m["built_from"] == "fresh"
+    assert_same_snapshot(tmp_path / "a", tmp_path / "b")
+    # the snapshot of d-1, but the database has since got a row recorded before its cutoff: not its base
+    build(engine, d - ONE_DAY, tmp_path / "prev")
+    db.bulk_insert(engine, db.sales, sales_frame([("TX_1", "FOODS_1_001", "2016-05-02", 3, "2016-05-09 23:30:00")]))
+    m = build(engine, d, tmp_path / "c", previous=tmp_path / "prev")
+    assert m["built_from"] == "fresh"
+    build(engine, d - ONE_DAY, tmp_path / "prev2")
+    m = build(engine, d, tmp_path / "d", previous=tmp_path / "prev2")
+    assert m["built_from"] == "previous"
+    assert_same_snapshot(tmp_path / "c", tmp_path / "d")
+
+
+def test_a_new_item_in_the_master_table_keeps_incremental_equal_to_fresh(small_db, tmp_path):
+    _, engine = small_db
+    d = dt.date(2016, 5, 10)
+    build(engine, d - ONE_DAY, tmp_path / "prev")
+    # an item sorting between the existing ones appears, with its first sales on d: every code after it shifts
+    db.bulk_insert(engine, db.items, pd.DataFrame({"item_id": ["FOODS_2_001"], "dept_id": ["FOODS_2"],
+                                                   "cat_id": ["FOODS"]}))
+    db.bulk_insert(engine, db.sales, sales_frame([("TX_1", "FOODS_2_001", d, 5, f"{d} 23:00:00")]))
+    m = build(engine, d, tmp_path / "inc", previous=tmp_path / "prev")
+    assert m["built_from"] == "previous"
+    build(engine, d, tmp_path / "fresh")
+    assert_same_snapshot(tmp_path / "inc", tmp_path / "fresh")
+
+
+# ----------------------------------------------------------------------------------------------
+# Errors in the rows recorded on D: the fresh messages, nothing written
+# ----------------------------------------------------------------------------------------------
+
+
+def error_of(engine, date, folder, previous=None, how=extract.extract_snapshot):
+    with pytest.raises(DataError) as info:
+        build(engine, date, folder, previous=previous, how=how)
+    assert not folder.exists() and not list(folder.parent.glob(f".{folder.name}.tmp-*"))
+    return str(info.value)
+
+
+@pytest.mark.parametrize("case", ["negative", "duplicate", "unknown item", "unknown store", "future",
+                                  "price", "duplicate price", "after the last day"])
+def test_errors_in_the_rows_of_the_day_are_the_fresh_errors(small_db, tmp_path, case):
+    _, engine = small_db
+    d = RUN_DATE if case != "after the last day" else RUN_DATE + ONE_DAY
+    build(engine, d - ONE_DAY, tmp_path / "prev")
+    rec = f"{d} 08:00:00"
+    if case == "negative":
+        rows = [("TX_1", "HOBBIES_1_001", "2016-05-20", -3, rec), ("CA_1", "FOODS_1_001", "2016-05-02", -1, rec)]
+    elif case == "duplicate":
+        rows = [("CA_1", "HOBBIES_1_001", "2016-04-02", 1, rec), ("CA_1", "HOBBIES_1_001", "2016-04-02", 2, rec)]
+    elif case == "unknown item":
+        rows = [("CA_1", "NOPE_1_001", "2016-05-20", 1, rec)]
+    elif case == "unknown store":
+        rows = [("XX_9", "FOODS_1_001", "2016-05-20", 1, rec)]
+    elif case == "future":
+        rows = [("CA_1", "FOODS_1_001", str(d + 3 * ONE_DAY), 1, rec)]
+    else:
+        rows = []
+    if rows:
+        db.bulk_insert(engine, db.sales, sales_frame(rows))
+    if case == "price":
+        add_prices(engine, [("TX_1", "FOODS_1_001", 11616, 0.0, rec), ("CA_1", "FOODS_1_001", 11617, -1.5, rec)])
+    if case == "duplicate price":
+        add_prices(engine, [("TX_1", "FOODS_1_001", 11616, 2.0, rec), ("TX_1", "FOODS_1_001", 11616, 2.5, rec)])
+    incremental = error_of(engine, d, tmp_path / "inc", previous=tmp_path / "prev")
+    fresh = error_of(engine, d, tmp_path / "fresh")
+    former = error_of(engine, d, tmp_path / "former", how=_reference_snapshot)
+    assert incremental == fresh == former
+    expected = {"negative": "2 row(s) in force with negative units", "duplicate": "duplicate row(s)",
+                "unknown item": "NOPE_1_001", "unknown store": "XX_9", "future": "dated after the run date",
+                "price": "2 row(s) with a price that is not positive", "duplicate price": "sell_prices: 1 duplicate",
+                "after the last day": "last recorded day"}[case]
+    assert expected in incremental, incremental
+
+
+def test_a_negative_row_corrected_the_same_day_is_fine(small_db, tmp_path):
+    _, engine = small_db
+    build(engine, RUN_DATE - ONE_DAY, tmp_path / "prev")
+    db.bulk_insert(engine, db.sales, sales_frame([("TX_1", "HOBBIES_1_001", "2016-05-20", -3, "2016-05-22 08:00:00"),
+                                                  ("TX_1", "HOBBIES_1_001", "2016-05-20", 3, "2016-05-22 09:00:00")]))
+    m = build(engine, RUN_DATE, tmp_path / "inc", previous=tmp_path / "prev")
+    assert m["built_from"] == "previous"
+    build(engine, RUN_DATE, tmp_path / "fresh")
+    assert_same_snapshot(tmp_path / "inc", tmp_path / "fresh")
