@@ -768,14 +768,15 @@ def main(argv: list[str] | None = None) -> int:
 
         args.url = config.database_url()
 
-    def show(fraction: float, message: str) -> None:
-        print(f"\r[{fraction:6.1%}] {message[:70]:<70}", end="", file=sys.stderr, flush=True)
+    from pipeline.progress import ProgressBar
+
+    show = ProgressBar("import-m5")
 
     try:
         summary = import_m5(args.url, args.dir, progress=show,
                             sales_chunk_rows=args.sales_chunk_rows, prices_chunk_rows=args.prices_chunk_rows)
     except DataError as exc:
-        print(file=sys.stderr)
+        show.close()
         print(f"pipeline.m5import: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the CLI reports any failure as one line, with its type
@@ -783,10 +784,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if not isinstance(exc, (PipelineError, sa.exc.SQLAlchemyError, OSError)):
             raise
-        print(file=sys.stderr)
+        show.close()
         print(f"pipeline.m5import: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         return 1
-    print(file=sys.stderr)
+    show.close()
     print(json.dumps({"url": db.redact(args.url), "dir": str(args.dir), **summary}, indent=2, default=str))
     return 0
 

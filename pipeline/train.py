@@ -72,8 +72,10 @@ def lgb_params(cfg) -> dict:
 
 
 def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_round: int,
-                early_stopping_rounds: int, out_dir: Path, snapshot_manifest: dict) -> dict:
+                early_stopping_rounds: int, out_dir: Path, snapshot_manifest: dict, progress=None) -> dict:
     """Train on the feature set in ``train_dir`` and write the model to ``out_dir``.
+
+    ``progress(fraction, message)``, if given, is told every 10 boosting rounds.
 
     Files: ``model.txt`` (LightGBM text model, best iteration only),
     ``model.joblib`` (the Booster) and ``metadata.json``. Returns the metadata.
@@ -92,9 +94,15 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
     dtrain = lgb.Dataset(X[~is_valid], y[~is_valid], feature_name=feature_names, categorical_feature=cats, free_raw_data=True)
     dvalid = lgb.Dataset(X[is_valid], y[is_valid], reference=dtrain)
     evals: dict = {}
+
+    def report(env):
+        if progress and env.iteration % 10 == 0:
+            score = env.evaluation_result_list[0][2] if env.evaluation_result_list else float("nan")
+            progress((env.iteration + 1) / num_boost_round, f"round {env.iteration + 1}/{num_boost_round}, valid rmse {score:.4f}")
+
     booster = lgb.train(
         params, dtrain, num_boost_round=num_boost_round, valid_sets=[dvalid], valid_names=["valid"],
-        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), lgb.record_evaluation(evals)],
+        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), lgb.record_evaluation(evals), report],
     )
     best = booster.best_iteration or num_boost_round
     pred = booster.predict(X[is_valid], num_iteration=best)

@@ -786,21 +786,19 @@ def main(argv: list[str] | None = None) -> int:
 
         args.url = config.database_url()
 
-    shown = []
+    from pipeline.progress import ProgressBar
 
-    def show(fraction: float, message: str) -> None:
-        shown.append(fraction)
-        print(f"\r[{fraction:6.1%}] {message:<60}", end="", file=sys.stderr, flush=True)
+    show = ProgressBar(f"world {args.scale}")
 
     try:
         summary = generate_world(args.url, scale=args.scale, seed=args.seed, progress=show)
     except (ValueError, ImportError, sa.exc.SQLAlchemyError) as exc:  # bad input or unreachable database
         # one line, without the SQL statement SQLAlchemy appends to its messages
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        print(("\n" if shown else "") + f"pipeline.world: {reason}", file=sys.stderr)
+        show.close()
+        print(f"pipeline.world: {reason}", file=sys.stderr)
         return 1
-    if shown:
-        print(file=sys.stderr)
+    show.close()
     print(json.dumps({"url": db.redact(args.url), **summary}, indent=2, default=str))
     return 0
 

@@ -81,6 +81,11 @@ class DatedTask(luigi.Task):
     def output(self) -> FolderTarget:
         return FolderTarget(config.data_dir() / self.stage / self.date.isoformat(), self.files)
 
+    def report_progress(self, fraction: float, message: str) -> None:
+        """Show progress in the visualiser (percentage bar and status message)."""
+        self.set_progress_percentage(int(100 * min(max(fraction, 0.0), 1.0)))
+        self.set_status_message(message)
+
     def dask_options(self) -> dict:
         opts = config.dask()
         return {"address": config.scheduler_address(), "n_workers": opts.n_workers,
@@ -182,7 +187,8 @@ class TrainModel(DatedTask):
         manifest = storage.read_json(self.input()["snapshot"].file("manifest.json"))
         with storage.atomic_dir(self.output().path) as tmp:
             meta = train.train_model(self.input()["features"].path, self.date, train.lgb_params(cfg),
-                                     cfg.num_boost_round, cfg.early_stopping_rounds, tmp, manifest)
+                                     cfg.num_boost_round, cfg.early_stopping_rounds, tmp, manifest,
+                                     progress=self.report_progress)
         log.info("model %s: %s", self.date, meta["metrics"])
 
 

@@ -223,3 +223,11 @@ def test_the_readme_cron_line_catches_up_missed_days(chain_env):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     made = sorted(p.name for p in (chain_env.data / "forecasts").iterdir())
     assert made == ["2016-05-20", "2016-05-21", "2016-05-22"]
+
+
+def test_backfill_command_shows_progress(chain_env):
+    done = subprocess.run([sys.executable, "-m", "pipeline.backfill", "--start", "2016-05-21", "--stop", "2016-05-23",
+                           "--local-scheduler"], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "backfill 2016-05-21..2016-05-23 [" in done.stderr and "100.0%" in done.stderr
+    assert sorted(p.name for p in (chain_env.data / "forecasts").iterdir()) == ["2016-05-21", "2016-05-22"]
