@@ -13,7 +13,7 @@ WORLD  := data/world.sqlite
 # the embedded world is needed unless the environment points at another database
 NEED_WORLD := $(if $(PIPELINE_DATABASE_URL),,$(WORLD))
 
-.PHONY: help venv venv-test browser data import-m5 run report backtest test scheduler clean clean-outputs
+.PHONY: help venv venv-test browser data import-m5 run report backtest bench test scheduler clean clean-outputs
 
 help:
 	@echo "make run       set up, generate the demo world if missing, forecast DATE=$(DATE)"
@@ -22,6 +22,7 @@ help:
 	@echo "make import-m5 M5_DIR=...   load the Kaggle M5 CSV files into the configured database"
 	@echo "make report    the HTML report of DATE (once its 28 days of actuals are recorded)"
 	@echo "make backtest  chain + evaluation for every date in [START, STOP), with a report"
+	@echo "make bench     stage timings on a generated world (SCALE=demo|full) -> bench/results.json"
 	@echo "make scheduler start luigid (central scheduler + visualiser, task history), [luigid] port"
 	@echo "make clean-outputs   delete every dated output under data/ (keeps the database)"
 
@@ -78,6 +79,10 @@ backtest: $(VENV)/.run-installed $(NEED_WORLD)
 
 scheduler: $(VENV)/.run-installed
 	$(PY) -m pipeline.scheduler
+
+# stage timings (wall, CPU, peak RSS, rows/s) on a world of SCALE under bench/data/; writes bench/results.json
+bench: $(VENV)/.run-installed
+	$(PY) bench/run.py --scale $(SCALE)
 
 test: $(VENV)/.test-installed browser
 	$(PY) -m pytest
