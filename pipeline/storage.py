@@ -32,10 +32,11 @@ def atomic_dir(final: Path | str) -> Iterator[Path]:
     """Yield an empty temporary folder that becomes ``final`` on success.
 
     On an exception the temporary folder is removed and ``final`` is untouched.
-    If ``final`` already exists (an earlier run left it incomplete, e.g. a file
-    was deleted by hand) it is replaced. If another process renamed its own
-    result onto ``final`` first, ours is discarded: both are the same bytes,
-    because every output is a function of (code, date, configuration).
+    If ``final`` already exists with every file we wrote (another run of the
+    same task published first), ours is discarded: both are the same bytes,
+    because every output is a function of (code, date, configuration), and the
+    published folder never disappears, even for a moment. If ``final`` exists
+    but lacks a file (an earlier run's folder was damaged by hand), it is replaced.
     Temporary folders of killed processes (``.<name>.tmp-<pid>-*`` whose pid is
     gone) are removed on the way. A full disk or an unwritable folder raises
     PipelineError naming the folder.
@@ -51,6 +52,11 @@ def atomic_dir(final: Path | str) -> Iterator[Path]:
     try:
         yield tmp
         _fsync_tree(tmp)
+        if final.exists() and _holds_all(final, tmp):
+            # a concurrent run of the same task published first: its folder has every file ours has,
+            # with the same bytes (determinism); replacing it would make it vanish for a moment
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
         if final.exists():
             stale = final.with_name(f".{final.name}.old-{os.getpid()}-{tmp.name[-8:]}")
             try:
@@ -74,6 +80,11 @@ def atomic_dir(final: Path | str) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _holds_all(final: Path, tmp: Path) -> bool:
+    """Whether ``final`` has a file for every file written in ``tmp``."""
+    return all((final / p.relative_to(tmp)).exists() for p in tmp.rglob("*") if p.is_file())
 
 
 def _storage_error(final: Path, exc: OSError) -> PipelineError:

@@ -81,3 +81,14 @@ def test_temporaries_of_dead_processes_are_cleaned(tmp_path):
     with storage.atomic_dir(tmp_path / "d") as tmp:
         (tmp / "f").write_text("x")
     assert not stale.exists() and mine.exists()
+
+
+def test_a_complete_folder_published_by_another_run_is_kept(tmp_path):
+    final = tmp_path / "d"
+    final.mkdir()
+    (final / "f.txt").write_text("first writer")
+    inode = final.stat().st_ino
+    with storage.atomic_dir(final) as tmp:
+        (tmp / "f.txt").write_text("first writer")
+    assert final.stat().st_ino == inode  # never renamed away, so never missing for readers
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]
