@@ -104,6 +104,7 @@ class ExtractSnapshot(DatedTask):
             manifest = extract.extract_snapshot(engine, self.date, tmp)
         log.info("snapshot %s: rows %s, max recorded_at %s, hash %s", self.date, manifest["rows"],
                  manifest["max_recorded_at"]["sales"], manifest["content_hash"]["all"])
+        self.set_status_message(f"{manifest['rows']['sales']:,} sales rows, hash {manifest['content_hash']['all'][:12]}")
 
 
 class CheckSnapshot(DatedTask):
@@ -158,10 +159,12 @@ class BuildFeatures(DatedTask):
         return features.scoring_dates(self.date, config.pipeline().horizon)
 
     def run(self):
+        self.report_progress(0.0, f"building {self.kind} features on Dask")
         with storage.atomic_dir(self.output().path) as tmp:
-            features.build_feature_set(self.input()["snapshot"].path, self.date, self.target_dates(),
-                                       with_target=self.kind == "train", out_dir=tmp,
-                                       dask_options=self.dask_options())
+            summary = features.build_feature_set(self.input()["snapshot"].path, self.date, self.target_dates(),
+                                                 with_target=self.kind == "train", out_dir=tmp,
+                                                 dask_options=self.dask_options())
+        self.report_progress(1.0, f"{summary['rows']:,} rows of {summary['series']:,} series")
 
 
 class BuildTrainingFeatures(BuildFeatures):
@@ -208,6 +211,8 @@ class CompileModel(DatedTask):
             report = compile_.compile_and_check(self.input()["model"].path, sample, tmp,
                                                 parallel_comp=config.training().num_threads)
         log.info("compiled model %s: %s", self.date, report)
+        self.set_status_message(f"compiled in {report['compile_seconds']} s; max |compiled - LightGBM| "
+                                f"{report['max_abs_diff']:.1e} on {report['rows']:,} rows")
 
 
 class PromoteModel(luigi.Task):
@@ -291,6 +296,7 @@ class ScoreForecast(DatedTask):
         snapshot = storage.read_json(self.input()["snapshot"].file("manifest.json"))
         log.info("forecast %s: model %s, snapshot hash %s, %s", self.date, metadata["date"],
                  snapshot["content_hash"]["all"], manifest)
+        self.set_status_message(f"model {metadata['date']}: {manifest['rows']:,} rows, {manifest['total_units']:,.0f} units")
 
 
 def _yesterday() -> dt.date:

@@ -23,6 +23,8 @@ FAST_TRAINING = {
     "early_stopping_rounds": "10",
     "num_leaves": "15",
     "min_data_in_leaf": "20",
+    # one model per training date, no chain of earlier ones (tests/test_promote.py sets its own start)
+    "promotion_start": RUN_DATE.isoformat(),
 }
 
 

@@ -26,7 +26,17 @@ def test_decision_rule():
     assert worse["candidate_wrmsse"] == 0.9 and worse["incumbent_wrmsse"] == 0.81
 
 
-def test_the_chain_serves_the_promoted_model_and_records_both_numbers(chain_env):
+@pytest.fixture
+def gated(chain_env):
+    """The chain with promotion starting a week before the run date: 2016-05-22 is gated against 2016-05-15."""
+    cfg = luigi.configuration.get_config()
+    cfg.set("training", "promotion_start", PREV.isoformat())
+    yield chain_env
+    cfg.set("training", "promotion_start", RUN_DATE.isoformat())
+
+
+def test_the_chain_serves_the_promoted_model_and_records_both_numbers(gated):
+    chain_env = gated
     assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == OK
     decision = storage.read_json(chain_env.data / "models" / RUN_DATE.isoformat() / "promotion.json")
     assert decision["incumbent"] == PREV.isoformat()
@@ -37,8 +47,9 @@ def test_the_chain_serves_the_promoted_model_and_records_both_numbers(chain_env)
     assert first["promoted"] and first["incumbent"] is None  # 2016-05-15 starts the chain
 
 
-def test_a_worse_model_is_not_promoted(chain_env):
+def test_a_worse_model_is_not_promoted(gated):
     """With a margin of -100 % no candidate can pass: the previous model keeps serving."""
+    chain_env = gated
     cfg = luigi.configuration.get_config()
     cfg.set("training", "promotion_margin", "-0.999")
     try:
@@ -52,7 +63,8 @@ def test_a_worse_model_is_not_promoted(chain_env):
     assert not (chain_env.data / "compiled" / RUN_DATE.isoformat()).exists()  # the rejected model is never compiled
 
 
-def test_roll_back_by_pinning_a_model(chain_env):
+def test_roll_back_by_pinning_a_model(gated):
+    chain_env = gated
     cfg = luigi.configuration.get_config()
     cfg.set("training", "serve_model", PREV.isoformat())
     try:
