@@ -100,8 +100,12 @@ class ExtractSnapshot(DatedTask):
 
     def run(self):
         engine = db.engine_for(config.database_url())
+        # yesterday's snapshot, when it exists, is the base: only the rows recorded today are read.
+        # It is not a requirement (that would recurse to the first day); the result is the same bytes.
+        previous = ExtractSnapshot(self.date - dt.timedelta(days=1)).output()
         with storage.atomic_dir(self.output().path) as tmp:
-            manifest = extract.extract_snapshot(engine, self.date, tmp)
+            manifest = extract.extract_snapshot(engine, self.date, tmp,
+                                                previous_dir=previous.path if previous.exists() else None)
         log.info("snapshot %s: rows %s, max recorded_at %s, hash %s", self.date, manifest["rows"],
                  manifest["max_recorded_at"]["sales"], manifest["content_hash"]["all"])
         self.set_status_message(f"{manifest['rows']['sales']:,} sales rows, hash {manifest['content_hash']['all'][:12]}")
