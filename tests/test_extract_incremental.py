@@ -217,8 +217,16 @@ def test_fresh_snapshot_equals_the_former_implementation_on_the_tiny_world(tiny_
     assert_same_snapshot(tmp_path / "new", tmp_path / "old")
 
 
-def test_the_sqlalchemy_reader_gives_the_adbc_result(tiny_db, tmp_path, monkeypatch):
-    build(tiny_db, RUN_DATE, tmp_path / "adbc")
+def test_the_sqlalchemy_reader_gives_the_adbc_result(tiny_db, tmp_path, monkeypatch, caplog):
+    with caplog.at_level("DEBUG", logger="pipeline"):
+        build(tiny_db, RUN_DATE, tmp_path / "adbc")
+    fallback = [r.getMessage() for r in caplog.records if "SQLAlchemy" in r.getMessage()]
+    try:
+        import adbc_driver_sqlite  # noqa: F401
+    except ImportError:
+        assert fallback  # without the driver, the portable reader
+    else:
+        assert not fallback, fallback
 
     def no_adbc(engine):
         raise extract._NoAdbc("disabled by the test")
@@ -333,6 +341,19 @@ def test_a_new_item_in_the_master_table_keeps_incremental_equal_to_fresh(small_d
     assert_same_snapshot(tmp_path / "inc", tmp_path / "fresh")
 
 
+def test_the_first_prices_arriving_on_a_day_are_applied_to_a_snapshot_without_prices(small_db, tmp_path):
+    _, engine = small_db
+    d = dt.date(2016, 5, 10)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(db.sell_prices))
+    add_prices(engine, [("TX_1", "HOBBIES_1_001", 11615, 3.5, f"{d} 10:00:00"),
+                        ("CA_1", "FOODS_1_001", 11615, 1.5, f"{d} 11:00:00"),
+                        ("CA_1", "FOODS_1_001", 11614, 1.25, f"{d + ONE_DAY} 11:00:00")])
+    previous = chain(engine, [d - ONE_DAY, d, d + ONE_DAY], tmp_path)
+    assert storage.read_json(previous / "manifest.json")["rows"]["prices"] == 3
+    assert storage.read_json(tmp_path / "inc" / (d - ONE_DAY).isoformat() / "manifest.json")["rows"]["prices"] == 0
+
+
 # ----------------------------------------------------------------------------------------------
 # Errors in the rows recorded on D: the fresh messages, nothing written
 # ----------------------------------------------------------------------------------------------
@@ -390,3 +411,33 @@ def test_a_negative_row_corrected_the_same_day_is_fine(small_db, tmp_path):
     assert m["built_from"] == "previous"
     build(engine, RUN_DATE, tmp_path / "fresh")
     assert_same_snapshot(tmp_path / "inc", tmp_path / "fresh")
+
+
+# ----------------------------------------------------------------------------------------------
+# PostgreSQL (skipped with a message when no server is reachable, as in test_postgres.py)
+# ----------------------------------------------------------------------------------------------
+
+
+from tests.test_postgres import pg_world  # noqa: E402,F401  (the fixture: the tiny world on a fresh database)
+
+
+def test_postgres_fresh_adbc_sqlalchemy_and_incremental_agree_with_sqlite(pg_world, tiny_world_file, tmp_path,  # noqa: F811
+                                                                          monkeypatch, caplog):
+    pg = db.engine_for(pg_world)
+    sqlite = sa.create_engine(f"sqlite:///{tiny_world_file}")
+    dates = [RUN_DATE - ONE_DAY, RUN_DATE, RUN_DATE + ONE_DAY]
+    with caplog.at_level("DEBUG", logger="pipeline"):
+        last = chain(pg, dates, tmp_path / "pg")
+    assert not [r for r in caplog.records if "SQLAlchemy" in r.getMessage()]  # ADBC served every read
+    assert storage.read_json(last / "manifest.json")["built_from"] == "previous"
+    for date in dates:
+        build(sqlite, date, tmp_path / "sqlite" / date.isoformat())
+        assert_same_snapshot(tmp_path / "pg" / "fresh" / date.isoformat(), tmp_path / "sqlite" / date.isoformat())
+
+    def no_adbc(engine):
+        raise extract._NoAdbc("disabled by the test")
+
+    monkeypatch.setattr(extract, "_adbc_connect", no_adbc)
+    build(pg, RUN_DATE, tmp_path / "pg-sqlalchemy")
+    assert_same_snapshot(tmp_path / "pg-sqlalchemy", tmp_path / "sqlite" / RUN_DATE.isoformat())
+    pg.dispose()
