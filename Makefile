@@ -13,7 +13,7 @@ WORLD  := data/world.sqlite
 # the embedded world is needed unless the environment points at another database
 NEED_WORLD := $(if $(PIPELINE_DATABASE_URL),,$(WORLD))
 
-.PHONY: help venv venv-test browser data import-m5 run report backtest bench test scheduler clean clean-outputs
+.PHONY: help venv venv-test browser data import-m5 run report backtest bench bench-mlforecast bench-scaling test scheduler clean clean-outputs
 
 help:
 	@echo "make run       set up, generate the demo world if missing, forecast DATE=$(DATE)"
@@ -22,7 +22,9 @@ help:
 	@echo "make import-m5 M5_DIR=...   load the Kaggle M5 CSV files into the configured database"
 	@echo "make report    the HTML report of DATE (once its 28 days of actuals are recorded)"
 	@echo "make backtest  chain + evaluation for every date in [START, STOP), with a report"
-	@echo "make bench     stage timings on a generated world (SCALE=demo|full) -> bench/results.json"
+	@echo "make bench     stage timings on a generated world (SCALE=demo|full10|full30|full) -> bench/results.json"
+	@echo "make bench-mlforecast   the same training date with mlforecast: time, memory, WRMSSE"
+	@echo "make bench-scaling      daily run and retrain at 10/30/100 % of the series -> bench/scaling.json"
 	@echo "make scheduler start luigid (central scheduler + visualiser, task history), [luigid] port"
 	@echo "make clean-outputs   delete every dated output under data/ (keeps the database)"
 
@@ -80,9 +82,26 @@ backtest: $(VENV)/.run-installed $(NEED_WORLD)
 scheduler: $(VENV)/.run-installed
 	$(PY) -m pipeline.scheduler
 
-# stage timings (wall, CPU, peak RSS, rows/s) on a world of SCALE under bench/data/; writes bench/results.json
-bench: $(VENV)/.run-installed
+# the peers' own environments (lleaves needs llvmlite 0.43, mlforecast pandas 2), from their pins
+bench/.venv-%/.installed: bench/requirements-%.txt
+	test -x bench/.venv-$*/bin/python || $(PYTHON) -m venv bench/.venv-$*
+	bench/.venv-$*/bin/python -m pip install --quiet -r $<
+	touch $@
+
+# stage timings (wall, CPU, peak RSS, rows/s) on a world of SCALE under bench/data/, scoring side by side
+# with LightGBM and lleaves; writes bench/results.json (and bench/results-<scale>.json)
+bench: $(VENV)/.run-installed bench/.venv-lleaves/.installed
 	$(PY) bench/run.py --scale $(SCALE)
+
+# the same training date with mlforecast and with the pipeline: time, memory, WRMSSE (SCALE=full10 by default)
+bench-mlforecast: $(VENV)/.run-installed bench/.venv-mlforecast/.installed
+	$(PY) bench/run.py --scale $(or $(filter-out demo,$(SCALE)),full10) --reuse
+	$(PY) bench/peers/compare_mlforecast.py --scale $(or $(filter-out demo,$(SCALE)),full10)
+
+# daily run and retrain at 10 %, 30 % and 100 % of the series: bench/scaling.json
+bench-scaling: $(VENV)/.run-installed bench/.venv-lleaves/.installed
+	for s in full10 full30 full; do $(PY) bench/run.py --scale $$s --reuse || exit 1; done
+	$(PY) bench/scaling.py full10 full30 full
 
 test: $(VENV)/.test-installed browser
 	$(PY) -m pytest

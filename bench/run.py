@@ -5,13 +5,17 @@ process tree's largest member), in the order a real deployment meets them:
 
   generate        the synthetic world into bench/data/<scale>/world.sqlite (skipped if present)
   snapshot-fresh  the first snapshot (2016-05-14), read from scratch
-  retrain         training date 2016-05-15: incremental snapshot, data checks, training
-                  features, LightGBM training, TL2cgen compilation (+ its check)
+  retrain-*       training date 2016-05-15, part by part: incremental snapshot + data checks,
+                  training features, LightGBM training, TL2cgen compilation (+ its check),
+                  and their total
   daily           run date 2016-05-16 with the existing model: incremental snapshot, checks,
                   features, promotion (first model), Dask scoring, writes (files + forecasts table)
   score-*         30,490 x 28 scoring rows (or the scale's): LightGBM predict vs the compiled
-                  library, same rows, same threads, median of 5, outputs compared
+                  TL2cgen blocks vs lleaves (bench/peers/scoring.py), same rows, same threads,
+                  median of 5, outputs compared
 
+Each stage's measurement is kept under bench/data/<scale>/stages/; ``--reuse`` reports a finished
+stage from there (marked "kept", with the time it was measured) instead of running it again.
 Writes bench/results.json and prints the table. Nothing here is a pass/fail test.
 """
 from __future__ import annotations
@@ -31,6 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 LUIGI = str(Path(PY).parent / "luigi")
+sys.path.insert(0, str(ROOT))
+from pipeline.world import SCALES  # noqa: E402
+
 FIRST, TRAIN, DAILY = dt.date(2016, 5, 14), dt.date(2016, 5, 15), dt.date(2016, 5, 16)
 
 
@@ -51,32 +58,13 @@ def measured(name: str, cmd: list[str], env: dict, rows: int | None = None) -> d
     return result
 
 
-SCORING = r'''
-import json, statistics, sys, time
-import numpy as np
-from pipeline import compile as C, features as F, train as T
-feat_dir, model_dir, lib_dir, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-booster, meta = T.load_model(model_dir)
-X = T.encode(F.read_feature_set(feat_dir), meta["vocab"], meta["features"])
-def median_time(fn, repeat=5):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter(); out = fn(); times.append(time.perf_counter() - t)
-    return statistics.median(times), out
-lgb_s, lgb_out = median_time(lambda: booster.predict(X, num_threads=threads))
-import tl2cgen
-pred = tl2cgen.Predictor(f"{lib_dir}/model.so", nthread=threads)
-dm = tl2cgen.DMatrix(X)
-tl_s, tl_out = median_time(lambda: pred.predict(dm).reshape(-1))
-print(json.dumps({"rows": len(X), "lightgbm_s": lgb_s, "tl2cgen_s": tl_s,
-                  "max_abs_diff": float(np.abs(tl_out - lgb_out).max())}))
-'''
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="demo", choices=["tiny", "demo", "full"])
+    parser.add_argument("--scale", default="demo", choices=sorted(SCALES))
     parser.add_argument("--fresh", action="store_true", help="delete this scale's outputs (not the world) first")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep finished stages and report their kept measurements instead of rerunning them")
+    parser.add_argument("--stop-after", metavar="STAGE", help="run the stages up to this one, then stop (no table)")
     args = parser.parse_args(argv)
     home = ROOT / "bench" / "data" / args.scale
     world = home / "world.sqlite"
@@ -108,18 +96,53 @@ def main(argv=None) -> int:
         n_rows = conn.execute(sa.text("SELECT count(*) FROM sales WHERE recorded_at < :t"),
                               {"t": f"{FIRST + dt.timedelta(days=1)} 00:00:00.000000"}).scalar()
 
-    for d in (FIRST, TRAIN, DAILY):  # each stage starts from the state the previous one left
-        for stage in ("snapshots", "quality", "features", "models", "compiled", "forecasts"):
-            shutil.rmtree(data / stage / d.isoformat(), ignore_errors=True)
-    results.append(measured("snapshot-fresh", luigi + ["ExtractSnapshot", "--date", FIRST.isoformat()], env, rows=n_rows))
-    results.append(measured("retrain", luigi + ["CompileModel", "--date", TRAIN.isoformat()], env))
-    results.append(measured("daily", luigi + ["DailyForecast", "--date", DAILY.isoformat()], env,
-                            rows=n_series * 28))
-    score = subprocess.run([PY, "-c", SCORING, str(data / "features" / DAILY.isoformat() / "score"),
-                            str(data / "models" / TRAIN.isoformat()), str(data / "compiled" / TRAIN.isoformat()), "2"],
-                           env=env, capture_output=True, text=True, check=True)
+    # Each stage is its own process, in the order a deployment meets them; its measurement is kept
+    # beside the world (bench/data/<scale>/stages/<name>.json), so `--reuse` can report a stage that
+    # is already done (with the date it was measured) instead of running it again.
+    stages_dir = home / "stages"
+    if not args.reuse:
+        for d in (FIRST, TRAIN, DAILY):
+            for stage in ("snapshots", "quality", "features", "models", "compiled", "forecasts"):
+                shutil.rmtree(data / stage / d.isoformat(), ignore_errors=True)
+        shutil.rmtree(stages_dir, ignore_errors=True)
+    stages_dir.mkdir(exist_ok=True)
+    plan = [
+        ("snapshot-fresh", ["ExtractSnapshot", "--date", FIRST.isoformat()], n_rows),
+        # the scheduled retrain, split into its parts: incremental snapshot + checks, features, training, compilation
+        ("retrain-snapshot", ["CheckSnapshot", "--date", TRAIN.isoformat()], None),
+        ("retrain-features", ["BuildTrainingFeatures", "--date", TRAIN.isoformat()], None),
+        ("retrain-train", ["TrainModel", "--date", TRAIN.isoformat()], None),
+        ("retrain-compile", ["CompileModel", "--date", TRAIN.isoformat()], None),
+        ("daily", ["DailyForecast", "--date", DAILY.isoformat()], n_series * 28),
+    ]
+    for name, task, rows in plan:
+        kept = stages_dir / f"{name}.json"
+        if args.reuse and kept.exists():
+            results.append({**json.loads(kept.read_text()), "kept": True})
+            continue
+        stage = {**measured(name, luigi + task, env, rows=rows),
+                 "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        kept.write_text(json.dumps(stage))
+        results.append(stage)
+        if name == args.stop_after:
+            print(f"bench: stopped after {name}; continue with --reuse", file=sys.stderr)
+            return 0
+    parts = [r for r in results if r["stage"].startswith("retrain-")]
+    results.insert(results.index(parts[-1]) + 1, {
+        "stage": "retrain (total)", "wall_s": round(sum(r["wall_s"] for r in parts), 2),
+        "cpu_s": round(sum(r["cpu_s"] for r in parts), 2), "peak_rss_mb": max(r["peak_rss_mb"] for r in parts),
+        "rows": None, "rows_per_s": None})
+    score = subprocess.run([PY, str(ROOT / "bench" / "peers" / "scoring.py"),
+                            str(data / "features" / DAILY.isoformat() / "score"), str(data / "models" / TRAIN.isoformat()),
+                            str(data / "compiled" / TRAIN.isoformat()), "2", str(home / "scoring")],
+                           env=env, capture_output=True, text=True)
+    if score.returncode != 0:
+        sys.stderr.write(score.stderr[-3000:])
+        raise SystemExit("bench: scoring comparison failed")
     s = json.loads(score.stdout.strip().splitlines()[-1])
-    for name, key in (("score-lightgbm", "lightgbm_s"), ("score-tl2cgen", "tl2cgen_s")):
+    for name, key in (("score-lightgbm", "lightgbm_s"), ("score-tl2cgen", "tl2cgen_s"), ("score-lleaves", "lleaves_s")):
+        if s.get(key) is None:
+            continue
         results.append({"stage": name, "wall_s": round(s[key], 3), "cpu_s": None, "peak_rss_mb": None,
                         "rows": s["rows"], "rows_per_s": round(s["rows"] / s[key])})
     train_meta = json.loads((data / "models" / TRAIN.isoformat() / "metadata.json").read_text())
@@ -130,19 +153,26 @@ def main(argv=None) -> int:
                     "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
         "training_rows": train_meta["metrics"]["train_rows"] + train_meta["metrics"]["valid_rows"],
         "best_iteration": train_meta["metrics"]["best_iteration"],
-        "scoring": {**s, "speedup": round(s["lightgbm_s"] / s["tl2cgen_s"], 2)},
+        "scoring": {**s, "tl2cgen_speedup": round(s["lightgbm_s"] / s["tl2cgen_s"], 2),
+                    "lleaves_speedup": round(s["lightgbm_s"] / s["lleaves_s"], 2) if s.get("lleaves_s") else None},
         "stages": results,
     }
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
+    # the latest of each scale too: bench/scaling.py reads them, the README quotes them
+    (ROOT / "bench" / f"results-{args.scale}.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nscale {args.scale}: {n_series} series, {report['machine']['cpus']} CPUs, {report['date']}")
     print(f"{'stage':<16} {'wall s':>9} {'CPU s':>9} {'peak RSS MB':>12} {'rows':>12} {'rows/s':>12}")
     for r in results:
         fmt = lambda v, f: (f.format(v) if v is not None else "-")  # noqa: E731
         print(f"{r['stage']:<16} {fmt(r['wall_s'], '{:9.2f}'):>9} {fmt(r['cpu_s'], '{:9.1f}'):>9} "
               f"{fmt(r['peak_rss_mb'], '{:12.0f}'):>12} {fmt(r['rows'], '{:12,}'):>12} {fmt(r['rows_per_s'], '{:12,}'):>12}")
-    print(f"compiled scoring: {report['scoring']['speedup']}x LightGBM's predict on the same rows and threads, "
-          f"max |difference| {s['max_abs_diff']:.2e}; results in {out.relative_to(ROOT)}")
+    sc = report["scoring"]
+    print(f"compiled scoring ({sc['rows']:,} rows, {sc['threads']} threads, median of 5): TL2cgen "
+          f"{sc['tl2cgen_speedup']}x LightGBM's predict (max |difference| {sc['tl2cgen_max_abs_diff']:.1e})"
+          + (f", lleaves {sc['lleaves_speedup']}x (max |difference| {sc['lleaves_max_abs_diff']:.1e})"
+             if sc.get("lleaves_s") else ", lleaves not run (no bench/.venv-lleaves)"))
+    print(f"results in {out.relative_to(ROOT)}")
     return 0
 
 

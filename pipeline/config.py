@@ -86,6 +86,25 @@ class training(luigi.Config):  # noqa: N801
         return dt.date.fromisoformat(self.serve_model) if self.serve_model else None
 
 
+class compiler(luigi.Config):  # noqa: N801
+    """The ``[compiler]`` section: how TL2cgen builds a model's libraries (speed, not predictions)."""
+
+    trees_per_block = luigi.IntParameter(
+        default=32, description="trees per library; scoring runs one block over every row at a time (0: one library)")
+    trees_per_unit = luigi.IntParameter(default=4, description="trees per C file (gcc is superlinear in file size)")
+    optimization = luigi.Parameter(default="-O2", description="gcc optimisation flag")
+    annotate = luigi.BoolParameter(default=False, description="branch annotation from the check sample")
+    quantize = luigi.BoolParameter(default=False, description="compare integer bin indices instead of floats")
+    nthread = luigi.IntParameter(default=2, description="parallel gcc processes")
+
+
+def compile_options() -> dict:
+    """Keyword arguments of ``pipeline.compile.compile_and_check`` from ``[compiler]``."""
+    c = compiler()
+    return {"trees_per_block": c.trees_per_block, "trees_per_unit": c.trees_per_unit, "optimization": c.optimization,
+            "annotate": c.annotate, "quantize": c.quantize, "nthread": c.nthread}
+
+
 class dask(luigi.Config):  # noqa: N801
     """The ``[dask]`` section: a local cluster unless a scheduler address is given."""
 

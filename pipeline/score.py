@@ -18,33 +18,31 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipeline import db, parallel, storage
+from pipeline.compile import MANIFEST, CompiledModel
 from pipeline.errors import ModelCheckError
 
-_predictors: dict = {}
-_predictors_lock = threading.Lock()
+_models: dict = {}
+_models_lock = threading.Lock()
 
 
-def _predictor(libpath: str, nthread: int):
-    """The worker's cached predictor; a rebuilt library at the same path is loaded afresh."""
-    import tl2cgen
-
-    st = os.stat(libpath)
-    key = (libpath, st.st_mtime_ns, st.st_size, nthread)
-    with _predictors_lock:
-        if key not in _predictors:
-            _predictors[key] = tl2cgen.Predictor(libpath, nthread=nthread)
-        return _predictors[key]
+def _compiled_model(compiled_dir: str, nthread: int) -> CompiledModel:
+    """The worker's cached compiled model; a model rebuilt in the same folder is loaded afresh."""
+    st = os.stat(Path(compiled_dir) / MANIFEST)
+    key = (compiled_dir, st.st_mtime_ns, st.st_size, nthread)
+    with _models_lock:
+        if key not in _models:
+            _models[key] = CompiledModel(Path(compiled_dir), nthread=nthread)
+        return _models[key]
 
 
-def score_partition(features_path: str, *, libpath: str, vocab: dict, feature_names: list, nthread: int = 1) -> pd.DataFrame:
+def score_partition(features_path: str, *, compiled_dir: str, vocab: dict, feature_names: list,
+                    nthread: int = 1) -> pd.DataFrame:
     """Forecast rows (item_id, store_id, date, units) of one feature file with the compiled model."""
-    import tl2cgen
-
     from pipeline.train import encode
 
     frame = pd.read_parquet(features_path)
     X = encode(frame, vocab, feature_names)
-    pred = _predictor(libpath, nthread).predict(tl2cgen.DMatrix(X)).reshape(-1)
+    pred = _compiled_model(compiled_dir, nthread).predict(X)
     return pd.DataFrame({
         "item_id": frame["item_id"].astype(str).to_numpy(),
         "store_id": frame["store_id"].astype(str).to_numpy(),
@@ -54,7 +52,7 @@ def score_partition(features_path: str, *, libpath: str, vocab: dict, feature_na
     })
 
 
-def score_forecast(features_dir: Path, model_metadata: dict, libpath: Path, run_date: dt.date,
+def score_forecast(features_dir: Path, model_metadata: dict, compiled_dir: Path, run_date: dt.date,
                    dask_options: dict | None = None) -> pd.DataFrame:
     """The forecast of every series in ``features_dir``: as_of, item_id, store_id, date, horizon, units.
 
@@ -70,7 +68,7 @@ def score_forecast(features_dir: Path, model_metadata: dict, libpath: Path, run_
     parts = [(str(Path(features_dir) / f"part-{s}.parquet"),) for s in meta["parts"]]
     frames = parallel.map_partitions(
         score_partition, parts, **(dask_options or {"address": parallel.SYNCHRONOUS}),
-        libpath=str(libpath), vocab=model_metadata["vocab"], feature_names=model_metadata["features"],
+        compiled_dir=str(compiled_dir), vocab=model_metadata["vocab"], feature_names=model_metadata["features"],
     )
     forecast = pd.concat(frames, ignore_index=True)
     forecast.insert(0, "as_of", pd.Timestamp(run_date))

@@ -87,6 +87,11 @@ SCALES: dict[str, Scale] = {
         CALENDAR_START,
     ),
 }
+# 10 % and 30 % of the full world's items (every department, every store, the whole history): the
+# scaling benchmark's worlds (bench/run.py), which show how the cost grows with the number of series
+for _pct in (10, 30):
+    SCALES[f"full{_pct}"] = Scale(f"full{_pct}", {d: round(n * _pct / 100) for d, n in SCALES["full"].items_per_dept.items()},
+                                  CALENDAR_START)
 
 # ----------------------------------------------------------------------------------------------
 # Calendar

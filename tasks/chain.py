@@ -199,11 +199,23 @@ class TrainModel(DatedTask):
         log.info("model %s: %s", self.date, meta["metrics"])
 
 
+class CompiledTarget(FolderTarget):
+    """A compiled model: ``compiled.json``, every library it lists, and ``check.json``."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, ("check.json",))
+
+    def expected_files(self) -> list[str]:
+        return [*compile_.library_files(self.path), "check.json"]
+
+
 class CompileModel(DatedTask):
     """The model of ``date`` compiled by TL2cgen, checked equal to LightGBM on real rows."""
 
     stage = "compiled"
-    files = (compile_.LIBRARY, "check.json")
+
+    def output(self) -> CompiledTarget:
+        return CompiledTarget(config.data_dir() / self.stage / self.date.isoformat())
 
     def requires(self):
         return {"model": TrainModel(self.date), "features": BuildTrainingFeatures(self.date)}
@@ -212,10 +224,10 @@ class CompileModel(DatedTask):
         _, metadata = train.load_model(self.input()["model"].path)
         sample = compile_.check_sample(features.read_feature_set(self.input()["features"].path), metadata)
         with storage.atomic_dir(self.output().path) as tmp:
-            report = compile_.compile_and_check(self.input()["model"].path, sample, tmp,
-                                                parallel_comp=config.training().num_threads)
+            report = compile_.compile_and_check(self.input()["model"].path, sample, tmp, config.compile_options())
         log.info("compiled model %s: %s", self.date, report)
-        self.set_status_message(f"compiled in {report['compile_seconds']} s; max |compiled - LightGBM| "
+        self.set_status_message(f"{report['blocks']} libraries compiled in {report['compile_seconds']} s; "
+                                f"max |compiled - LightGBM| "
                                 f"{report['max_abs_diff']:.1e} on {report['rows']:,} rows")
 
 
@@ -292,7 +304,7 @@ class ScoreForecast(DatedTask):
         model_dir, compiled = yield [TrainModel(serving), CompileModel(serving)]
         _, metadata = train.load_model(model_dir.path)
         forecast = score.score_forecast(self.input()["features"].path, metadata,
-                                        compiled.file(compile_.LIBRARY), self.date, self.dask_options())
+                                        compiled.path, self.date, self.dask_options())
         with storage.atomic_dir(self.output().path) as tmp:
             manifest = score.write_forecast(forecast, tmp, metadata["date"])
             # published before the folder appears: a crash in between makes a rerun publish again (idempotent)

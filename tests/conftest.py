@@ -26,6 +26,8 @@ FAST_TRAINING = {
     # one model per training date, no chain of earlier ones (tests/test_promote.py sets its own start)
     "promotion_start": RUN_DATE.isoformat(),
 }
+# small blocks of trees, so that the chain's small models are served by several summed libraries
+FAST_COMPILER = {"trees_per_block": "8"}
 
 
 def sales_frame(rows: list[tuple]) -> pd.DataFrame:
@@ -88,12 +90,17 @@ def chain_env(tmp_path, tiny_world_file, monkeypatch):
     # the same fast settings for `luigi` commands the test starts as subprocesses
     cfg_file = tmp_path / "test-luigi.cfg"
     cfg_file.write_text("[training]\n" + "".join(f"{k} = {v}\n" for k, v in FAST_TRAINING.items())
+                        + "[compiler]\n" + "".join(f"{k} = {v}\n" for k, v in FAST_COMPILER.items())
                         + "[scheduler]\nretry_count = 1\n[worker]\nkeep_alive = false\n")
     monkeypatch.setenv("LUIGI_CONFIG_PATH", str(cfg_file))
     cfg = luigi.configuration.get_config()
-    saved = {k: cfg.get("training", k, None) for k in FAST_TRAINING}
-    for key, value in FAST_TRAINING.items():
-        cfg.set("training", key, value)
+    fast = [("training", FAST_TRAINING), ("compiler", FAST_COMPILER)]
+    saved = {(section, k): cfg.get(section, k, None) for section, values in fast for k in values}
+    for section, values in fast:
+        if not cfg.has_section(section):
+            cfg.add_section(section)
+        for key, value in values.items():
+            cfg.set(section, key, value)
     saved_retries = cfg.get("scheduler", "retry_count", None)
     saved_keep_alive = cfg.get("worker", "keep_alive", None)
     # a failure in a test is final at once, and nothing waits for retries (retries have their own test)
@@ -113,11 +120,11 @@ def chain_env(tmp_path, tiny_world_file, monkeypatch):
     env.build = build
     yield env
     env.engine.dispose()
-    for key, value in saved.items():
+    for (section, key), value in saved.items():
         if value is None:
-            cfg.remove_option("training", key)
+            cfg.remove_option(section, key)
         else:
-            cfg.set("training", key, value)
+            cfg.set(section, key, value)
     cfg.set("scheduler", "retry_count", saved_retries or "999999999")
     cfg.set("worker", "keep_alive", saved_keep_alive or "false")
 

@@ -53,6 +53,8 @@ def test_daily_forecast_end_to_end(chain_env):
     assert meta["snapshot_hash"] == snap["content_hash"]["all"]
     check = storage.read_json(chain_env.data / "compiled" / RUN_DATE.isoformat() / "check.json")
     assert check["rows_outside_tolerance"] == 0 and check["rows"] > 1000
+    compiled = storage.read_json(chain_env.data / "compiled" / RUN_DATE.isoformat() / "compiled.json")
+    assert sum(b["trees"] for b in compiled["blocks"]) == compiled["trees"] == meta["metrics"]["best_iteration"]
 
     # running again does nothing
     mtime = (chain_env.data / "forecasts" / RUN_DATE.isoformat() / "forecast.parquet").stat().st_mtime_ns
@@ -163,6 +165,22 @@ def test_a_task_with_a_missing_output_file_is_not_complete(chain_env, missing):
     assert not ScoreForecast(date=RUN_DATE).complete()
     assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == luigi.execution_summary.LuigiStatusCode.SUCCESS
     assert (chain_env.data / "forecasts" / RUN_DATE.isoformat() / missing).exists()
+
+
+def test_a_compiled_model_missing_a_block_is_not_complete_and_is_rebuilt(chain_env):
+    from tasks import CompileModel
+
+    assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == luigi.execution_summary.LuigiStatusCode.SUCCESS
+    folder = chain_env.data / "compiled" / RUN_DATE.isoformat()
+    blocks = storage.read_json(folder / "compiled.json")["blocks"]
+    assert len(blocks) >= 2  # the chain's 40-round model in blocks of 32 trees: the summed path is what serves
+    (folder / blocks[-1]["library"]).unlink()
+    assert not CompileModel(date=RUN_DATE).complete()
+    before = forecast_of(chain_env, RUN_DATE)
+    shutil.rmtree(chain_env.data / "forecasts" / RUN_DATE.isoformat())
+    assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == luigi.execution_summary.LuigiStatusCode.SUCCESS
+    assert (folder / blocks[-1]["library"]).exists()
+    pd.testing.assert_frame_equal(forecast_of(chain_env, RUN_DATE), before)
 
 
 def test_dask_local_cluster_gives_the_same_forecast_as_in_process(chain_env, monkeypatch):

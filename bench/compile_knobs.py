@@ -1,0 +1,63 @@
+"""TL2cgen's knobs measured on a trained model: compile time and scoring speed against LightGBM.
+
+    python bench/compile_knobs.py MODEL_DIR TRAIN_FEATURES_DIR CONFIG [CONFIG ...]
+
+CONFIG is ``trees_per_block,optimization,extra`` with extra one of none,
+annotate, quantize (e.g. ``32,-O2,none``; trees_per_block 0 = one library).
+The rows are the model's 28 validation days (every series: as many rows as a
+day's scoring), 2 threads, median of 3 runs, outputs compared with LightGBM's.
+Prints one line per configuration; nothing is written outside a temporary folder.
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline import compile as C  # noqa: E402
+from pipeline import features as F  # noqa: E402
+from pipeline import train as T  # noqa: E402
+
+
+def median_time(fn, repeat=3):
+    times, out = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), out
+
+
+def main(model_dir: str, features_dir: str, configs: list[str]) -> int:
+    booster, meta = T.load_model(Path(model_dir))
+    frame = F.read_feature_set(features_dir)
+    frame = frame[frame["date"] >= pd.Timestamp(meta["validation_window"][0])]
+    X = T.encode(frame, meta["vocab"], meta["features"])
+    del frame
+    lgb_s, expected = median_time(lambda: booster.predict(X, num_threads=2))
+    print(f"{len(X):,} rows, {booster.num_trees()} trees, 2 threads: LightGBM predict {lgb_s:.2f} s", flush=True)
+    sample = X[np.random.default_rng(0).choice(len(X), min(20_000, len(X)), replace=False)]
+    for cfg in configs:
+        per_block, optimization, extra = cfg.split(",")
+        with tempfile.TemporaryDirectory(prefix="knobs-") as out:
+            started = time.perf_counter()
+            built = C.compile_model(Path(model_dir) / "model.txt", Path(out), trees_per_block=int(per_block),
+                                    optimization=optimization, annotate_rows=sample if extra == "annotate" else None,
+                                    quantize=extra == "quantize")
+            compile_s = time.perf_counter() - started
+            model = C.CompiledModel(Path(out), nthread=2)
+            score_s, got = median_time(lambda: model.predict(X))
+        print(f"{cfg:<18} compile {compile_s:6.0f} s  blocks {len(built['blocks']):3d}  score {score_s:6.2f} s  "
+              f"{lgb_s / score_s:5.2f}x LightGBM  max |diff| {np.abs(got - expected).max():.1e}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3:]))
