@@ -100,7 +100,7 @@ bench-mlforecast: $(VENV)/.run-installed bench/.venv-mlforecast/.installed
 
 # daily run and retrain at 10 %, 30 % and 100 % of the series: bench/scaling.json
 bench-scaling: $(VENV)/.run-installed bench/.venv-lleaves/.installed
-	for s in full10 full30 full; do $(PY) bench/run.py --scale $$s --reuse || exit 1; done
+	for s in full10 full30 full; do $(PY) bench/run.py --scale $$s --reuse --no-lleaves || exit 1; done
 	$(PY) bench/scaling.py full10 full30 full
 
 test: $(VENV)/.test-installed browser

@@ -29,6 +29,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -41,18 +42,53 @@ from pipeline.world import SCALES  # noqa: E402
 FIRST, TRAIN, DAILY = dt.date(2016, 5, 14), dt.date(2016, 5, 15), dt.date(2016, 5, 16)
 
 
+def _tree_rss_sampler(pid: int, peak: list, stop: threading.Event) -> None:
+    """Keep in ``peak[0]`` the largest sum of RSS over ``pid`` and its descendants (Dask workers)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    while not stop.wait(0.2):
+        try:
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        total = 0
+        for proc in procs:
+            try:
+                total += proc.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        peak[0] = max(peak[0], total)
+
+
 def measured(name: str, cmd: list[str], env: dict, rows: int | None = None) -> dict:
-    """Run ``cmd`` under GNU time; wall, CPU and peak RSS."""
+    """Run ``cmd`` under GNU time; wall, CPU, peak RSS of its largest process and of its whole process tree.
+
+    The tree's peak is sampled every 0.2 s (a sum of RSS: shared pages count once per process, so an
+    upper bound); it covers the Dask worker processes, which GNU time's figure does not add up.
+    """
     started = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-v", *cmd], env=env, capture_output=True, text=True)
+    proc = subprocess.Popen(["/usr/bin/time", "-v", *cmd], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    peak, stop = [0], threading.Event()
+    sampler = threading.Thread(target=_tree_rss_sampler, args=(proc.pid, peak, stop), daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    stop.set()
+    sampler.join()
     wall = time.perf_counter() - started
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     if done.returncode != 0:
         sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
         raise SystemExit(f"bench: stage {name} failed (exit {done.returncode})")
     stats = dict(re.findall(r"^\s*(.+?): (.+)$", done.stderr, flags=re.M))
     cpu = float(stats["User time (seconds)"]) + float(stats["System time (seconds)"])
     result = {"stage": name, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-              "peak_rss_mb": round(int(stats["Maximum resident set size (kbytes)"]) / 1024, 1), "rows": rows}
+              "peak_rss_mb": round(int(stats["Maximum resident set size (kbytes)"]) / 1024, 1),
+              "peak_tree_rss_mb": round(peak[0] / 2**20, 1), "rows": rows}
     result["rows_per_s"] = round(rows / wall) if rows else None
     print(f"  {name:<16} {wall:8.1f} s", file=sys.stderr, flush=True)
     return result
@@ -64,6 +100,8 @@ def main(argv=None) -> int:
     parser.add_argument("--fresh", action="store_true", help="delete this scale's outputs (not the world) first")
     parser.add_argument("--reuse", action="store_true",
                         help="keep finished stages and report their kept measurements instead of rerunning them")
+    parser.add_argument("--no-lleaves", action="store_true",
+                        help="skip lleaves in the scoring comparison (its compilation of a full model takes many minutes)")
     parser.add_argument("--stop-after", metavar="STAGE", help="run the stages up to this one, then stop (no table)")
     args = parser.parse_args(argv)
     home = ROOT / "bench" / "data" / args.scale
@@ -131,10 +169,12 @@ def main(argv=None) -> int:
     results.insert(results.index(parts[-1]) + 1, {
         "stage": "retrain (total)", "wall_s": round(sum(r["wall_s"] for r in parts), 2),
         "cpu_s": round(sum(r["cpu_s"] for r in parts), 2), "peak_rss_mb": max(r["peak_rss_mb"] for r in parts),
+        "peak_tree_rss_mb": max((r.get("peak_tree_rss_mb") or 0) for r in parts) or None,
         "rows": None, "rows_per_s": None})
     score = subprocess.run([PY, str(ROOT / "bench" / "peers" / "scoring.py"),
                             str(data / "features" / DAILY.isoformat() / "score"), str(data / "models" / TRAIN.isoformat()),
-                            str(data / "compiled" / TRAIN.isoformat()), "2", str(home / "scoring")],
+                            str(data / "compiled" / TRAIN.isoformat()), "2", str(home / "scoring"),
+                            "no-lleaves" if args.no_lleaves else "lleaves"],
                            env=env, capture_output=True, text=True)
     if score.returncode != 0:
         sys.stderr.write(score.stderr[-3000:])
@@ -162,16 +202,17 @@ def main(argv=None) -> int:
     # the latest of each scale too: bench/scaling.py reads them, the README quotes them
     (ROOT / "bench" / f"results-{args.scale}.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nscale {args.scale}: {n_series} series, {report['machine']['cpus']} CPUs, {report['date']}")
-    print(f"{'stage':<16} {'wall s':>9} {'CPU s':>9} {'peak RSS MB':>12} {'rows':>12} {'rows/s':>12}")
+    print(f"{'stage':<18} {'wall s':>9} {'CPU s':>9} {'peak RSS MB':>12} {'tree RSS MB':>12} {'rows':>12} {'rows/s':>12}")
     for r in results:
         fmt = lambda v, f: (f.format(v) if v is not None else "-")  # noqa: E731
-        print(f"{r['stage']:<16} {fmt(r['wall_s'], '{:9.2f}'):>9} {fmt(r['cpu_s'], '{:9.1f}'):>9} "
-              f"{fmt(r['peak_rss_mb'], '{:12.0f}'):>12} {fmt(r['rows'], '{:12,}'):>12} {fmt(r['rows_per_s'], '{:12,}'):>12}")
+        print(f"{r['stage']:<18} {fmt(r['wall_s'], '{:9.2f}'):>9} {fmt(r['cpu_s'], '{:9.1f}'):>9} "
+              f"{fmt(r['peak_rss_mb'], '{:12.0f}'):>12} {fmt(r.get('peak_tree_rss_mb'), '{:12.0f}'):>12} "
+              f"{fmt(r['rows'], '{:12,}'):>12} {fmt(r['rows_per_s'], '{:12,}'):>12}")
     sc = report["scoring"]
     print(f"compiled scoring ({sc['rows']:,} rows, {sc['threads']} threads, median of 5): TL2cgen "
           f"{sc['tl2cgen_speedup']}x LightGBM's predict (max |difference| {sc['tl2cgen_max_abs_diff']:.1e})"
           + (f", lleaves {sc['lleaves_speedup']}x (max |difference| {sc['lleaves_max_abs_diff']:.1e})"
-             if sc.get("lleaves_s") else ", lleaves not run (no bench/.venv-lleaves)"))
+             if sc.get("lleaves_s") else ", lleaves not run (--no-lleaves, or no bench/.venv-lleaves)"))
     print(f"results in {out.relative_to(ROOT)}")
     return 0
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import lightgbm as lgb
@@ -31,6 +32,17 @@ LAGS = [28, 29, 30, 35, 42, 49, 56, 364]
 STATIC = ["item_id", "dept_id", "cat_id", "store_id", "state_id"]
 EVENTS = ["event_name_1", "event_type_1", "event_name_2", "event_type_2"]
 HORIZON = 28
+# events are missing on most days (as in the pipeline, where LightGBM reads them as missing categories)
+warnings.filterwarnings("ignore", message="Found null values")
+
+
+def read(snapshot: Path, name: str, **kwargs) -> pd.DataFrame:
+    """A snapshot table with its id columns as plain strings (the snapshot stores them as categories)."""
+    frame = pd.read_parquet(snapshot / f"{name}.parquet", **kwargs)
+    for col in ("item_id", "store_id", "dept_id", "cat_id", "state_id"):
+        if col in frame:
+            frame[col] = frame[col].astype(str)
+    return frame
 
 
 def week(dates):
@@ -39,9 +51,9 @@ def week(dates):
 
 def exogenous(snapshot: Path, keys: pd.DataFrame, days: pd.DatetimeIndex) -> pd.DataFrame:
     """Events, SNAP of the series' state and price features per (series, day) for ``days``."""
-    cal = pd.read_parquet(snapshot / "calendar.parquet")
+    cal = read(snapshot, "calendar")
     cal = cal[cal["date"].isin(days)]
-    prices = pd.read_parquet(snapshot / "prices.parquet")
+    prices = read(snapshot, "prices")
     prices = prices.sort_values("wm_yr_wk")
     prices["price_norm"] = prices["sell_price"] / prices.groupby(["item_id", "store_id"])["sell_price"].cummax()
     prices["price_change"] = prices.groupby(["item_id", "store_id"])["sell_price"].pct_change()
@@ -68,13 +80,13 @@ def main(snapshot_dir: str, date: str, spec_json: str, out_dir: str) -> int:
     timings = {}
 
     t = time.perf_counter()
-    sales = pd.read_parquet(snapshot / "sales.parquet", columns=["item_id", "store_id", "date", "units"])
+    sales = read(snapshot, "sales", columns=["item_id", "store_id", "date", "units"])
     # history the features need: the longest lag plus the longest window before the first training day
     first_needed = window_start - pd.Timedelta(days=max(LAGS) + 112)
     sales = sales[(sales["date"] >= first_needed) & (sales["date"] <= run_date)]
-    keys = (pd.read_parquet(snapshot / "items.parquet")
+    keys = (read(snapshot, "items")
             .merge(sales[["item_id", "store_id"]].drop_duplicates(), on="item_id")
-            .merge(pd.read_parquet(snapshot / "stores.parquet"), on="store_id"))
+            .merge(read(snapshot, "stores"), on="store_id"))
     history_days = pd.date_range(first_needed, run_date)
     future_days = pd.date_range(run_date + pd.Timedelta(days=1), periods=HORIZON)
     exog = exogenous(snapshot, keys, history_days.append(future_days))
@@ -97,7 +109,7 @@ def main(snapshot_dir: str, date: str, spec_json: str, out_dir: str) -> int:
         date_features=["dayofweek", "month", "day", week],
         num_threads=2,
     )
-    feats = fcst.preprocess(df.drop(columns=["item_id", "store_id"]), id_col="unique_id", time_col="ds", target_col="y",
+    feats = fcst.preprocess(df, id_col="unique_id", time_col="ds", target_col="y",
                             static_features=STATIC, dropna=False)
     train = feats[(feats["ds"] >= window_start) & (feats["ds"] <= train_end)]
     X, y = train.drop(columns=["unique_id", "ds", "y"]), train["y"]
