@@ -12,11 +12,17 @@ lleaves 1.3.0 needs llvmlite 0.43, hence its own environment
 import json
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
-import lleaves
-import numpy as np
+# lleaves' code for the full model (23,000 categorical splits on item ids) overflows the default
+# 8 MB stack and segfaults; its worker threads get 1 GB (address space, not memory), and the caller
+# starts this process with an unlimited stack for the main thread
+threading.stack_size(1 << 30)
+
+import lleaves  # noqa: E402
+import numpy as np  # noqa: E402
 
 model_txt, x_npy, threads, cache, out_npy = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 X = np.load(x_npy)

@@ -31,6 +31,13 @@ from pipeline import train as T  # noqa: E402
 LLEAVES_PY = ROOT / "bench" / ".venv-lleaves" / "bin" / "python"
 
 
+def _unlimited_stack() -> None:
+    """In the lleaves child, before exec: its main thread's stack limit lifted (see lleaves_score.py)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
 def median_time(fn, repeat: int = 5):
     times, out = [], None
     for _ in range(repeat):
@@ -58,9 +65,9 @@ def main(feat_dir: str, model_dir: str, compiled_dir: str, threads: str, work_di
         np.save(work / "X.npy", X)
         done = subprocess.run([str(LLEAVES_PY), str(ROOT / "bench" / "peers" / "lleaves_score.py"), str(model_txt),
                                str(work / "X.npy"), threads, str(work / f"lleaves-{model_key}.o"), str(work / "lleaves.npy")],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, preexec_fn=_unlimited_stack)
         if done.returncode != 0:
-            raise SystemExit(f"lleaves failed:\n{done.stderr[-3000:]}")
+            raise SystemExit(f"lleaves failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
         ll = json.loads(done.stdout.strip().splitlines()[-1])
         measured = {"lleaves_s": ll["predict_s"], "lleaves_compile_s": ll["compile_s"],
                     "lleaves_max_abs_diff": float(np.abs(np.load(work / "lleaves.npy") - lgb_out).max()),
