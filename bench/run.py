@@ -100,11 +100,13 @@ def main(argv=None) -> int:
     parser.add_argument("--fresh", action="store_true", help="delete this scale's outputs (not the world) first")
     parser.add_argument("--reuse", action="store_true",
                         help="keep finished stages and report their kept measurements instead of rerunning them")
+    parser.add_argument("--data", default=str(ROOT / "bench" / "data"), help="home of the worlds and their outputs")
+    parser.add_argument("--results", default=str(ROOT / "bench"), help="folder of results.json and results-<scale>.json")
     parser.add_argument("--no-lleaves", action="store_true",
                         help="skip lleaves in the scoring comparison (its compilation of a full model takes many minutes)")
     parser.add_argument("--stop-after", metavar="STAGE", help="run the stages up to this one, then stop (no table)")
     args = parser.parse_args(argv)
-    home = ROOT / "bench" / "data" / args.scale
+    home = Path(args.data) / args.scale
     world = home / "world.sqlite"
     data = home / "data"
     if args.fresh or not world.exists():
@@ -197,10 +199,10 @@ def main(argv=None) -> int:
                     "lleaves_speedup": round(s["lightgbm_s"] / s["lleaves_s"], 2) if s.get("lleaves_s") else None},
         "stages": results,
     }
-    out = ROOT / "bench" / "results.json"
+    out = Path(args.results) / "results.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     # the latest of each scale too: bench/scaling.py reads them, the README quotes them
-    (ROOT / "bench" / f"results-{args.scale}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (Path(args.results) / f"results-{args.scale}.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nscale {args.scale}: {n_series} series, {report['machine']['cpus']} CPUs, {report['date']}")
     print(f"{'stage':<18} {'wall s':>9} {'CPU s':>9} {'peak RSS MB':>12} {'tree RSS MB':>12} {'rows':>12} {'rows/s':>12}")
     for r in results:
@@ -213,7 +215,7 @@ def main(argv=None) -> int:
           f"{sc['tl2cgen_speedup']}x LightGBM's predict (max |difference| {sc['tl2cgen_max_abs_diff']:.1e})"
           + (f", lleaves {sc['lleaves_speedup']}x (max |difference| {sc['lleaves_max_abs_diff']:.1e})"
              if sc.get("lleaves_s") else ", lleaves not run (--no-lleaves, or no bench/.venv-lleaves)"))
-    print(f"results in {out.relative_to(ROOT)}")
+    print(f"results in {out}")
     return 0
 
 

@@ -148,8 +148,8 @@ def compile_model(model_path: Path, out_dir: Path, *, trees_per_block: int = 0, 
     params: dict = {"quantize": int(quantize)}
     link = _link_of(booster)
     if per_block < n_trees and link not in LINKS:
-        raise ModelCheckError(f"the model's objective has no link that summed blocks can apply; "
-                              f"set [compiler] trees_per_block = 0 (one library)")
+        raise ModelCheckError(f"{model_path}: objective {booster.params.get('objective')!r} has no link that summed "
+                              f"blocks of trees can apply; set [compiler] trees_per_block = 0 (one library)")
     blocks = []
     with tempfile.TemporaryDirectory(prefix="blocks-") as tmp:
         for k, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
@@ -164,9 +164,6 @@ def compile_model(model_path: Path, out_dir: Path, *, trees_per_block: int = 0, 
             name = f"block-{k:03d}.so"
             info = _compile_library(model, out_dir / name, trees_per_unit, [optimization], nthread, block_params)
             blocks.append({"library": name, "first_tree": start, **info})
-    if len(blocks) > 1 and link not in LINKS:
-        raise ModelCheckError(f"the model's link {link!r} cannot be applied to summed blocks; "
-                              f"set [compile] trees_per_block = 0 (one library)")
     manifest = {"link": link, "blocks": blocks, "trees": n_trees,
                 "options": {"trees_per_block": trees_per_block, "trees_per_unit": trees_per_unit,
                             "optimization": optimization, "annotate": annotate_rows is not None,

@@ -104,3 +104,13 @@ def test_a_library_that_disagrees_is_refused(data, model, tmp_path):
     compile_.compile_model(tmp_path / "other.txt", tmp_path / "lib")
     with pytest.raises(ModelCheckError, match="disagrees with LightGBM"):
         compile_.check_compiled(booster, tmp_path / "lib", X)
+
+
+def test_blocks_of_a_model_whose_link_cannot_be_summed_are_refused(data, tmp_path):
+    X, y = data
+    binary = lgb.train({"objective": "binary", "num_leaves": 7, "verbosity": -1, "num_threads": 1},
+                       lgb.Dataset(X, (y > 2).astype(int)), 20)
+    binary.save_model(str(tmp_path / "binary.txt"))
+    with pytest.raises(ModelCheckError, match="objective 'binary' has no link"):
+        compile_.compile_model(tmp_path / "binary.txt", tmp_path / "lib", trees_per_block=5)
+    assert not (tmp_path / "lib" / "compiled.json").exists()
