@@ -10,7 +10,6 @@ Prints one line per configuration; nothing is written outside a temporary folder
 """
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 import time
@@ -25,14 +24,8 @@ from pipeline import compile as C  # noqa: E402
 from pipeline import features as F  # noqa: E402
 from pipeline import train as T  # noqa: E402
 
-
-def median_time(fn, repeat=3):
-    times, out = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), out
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+from scoring import median_time  # noqa: E402
 
 
 def main(model_dir: str, features_dir: str, configs: list[str]) -> int:
@@ -41,7 +34,7 @@ def main(model_dir: str, features_dir: str, configs: list[str]) -> int:
     frame = frame[frame["date"] >= pd.Timestamp(meta["validation_window"][0])]
     X = T.encode(frame, meta["vocab"], meta["features"])
     del frame
-    lgb_s, expected = median_time(lambda: booster.predict(X, num_threads=2))
+    lgb_s, expected = median_time(lambda: booster.predict(X, num_threads=2), repeat=3)
     print(f"{len(X):,} rows, {booster.num_trees()} trees, 2 threads: LightGBM predict {lgb_s:.2f} s", flush=True)
     sample = X[np.random.default_rng(0).choice(len(X), min(20_000, len(X)), replace=False)]
     for cfg in configs:
@@ -53,7 +46,7 @@ def main(model_dir: str, features_dir: str, configs: list[str]) -> int:
                                     quantize=extra == "quantize")
             compile_s = time.perf_counter() - started
             model = C.CompiledModel(Path(out), nthread=2)
-            score_s, got = median_time(lambda: model.predict(X))
+            score_s, got = median_time(lambda: model.predict(X), repeat=3)
         print(f"{cfg:<18} compile {compile_s:6.0f} s  blocks {len(built['blocks']):3d}  score {score_s:6.2f} s  "
               f"{lgb_s / score_s:5.2f}x LightGBM  max |diff| {np.abs(got - expected).max():.1e}", flush=True)
     return 0
