@@ -57,7 +57,18 @@ def atomic_dir(final: Path | str) -> Iterator[Path]:
             # with the same bytes (determinism); replacing it would make it vanish for a moment
             shutil.rmtree(tmp, ignore_errors=True)
             return
-        if final.exists():
+        try:
+            # atomic when nothing is published yet; a concurrent run that published meanwhile makes it
+            # fail (the folder is not empty) and is kept below, so a complete folder never vanishes
+            os.rename(tmp, final)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final.exists():
+                raise
+        if _holds_all(final, tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        if final.exists():  # a damaged earlier folder: replaced
             stale = final.with_name(f".{final.name}.old-{os.getpid()}-{tmp.name[-8:]}")
             try:
                 os.rename(final, stale)
