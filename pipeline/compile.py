@@ -26,7 +26,6 @@ raised and nothing is written.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 import shutil

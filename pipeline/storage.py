@@ -52,20 +52,16 @@ def atomic_dir(final: Path | str) -> Iterator[Path]:
     try:
         yield tmp
         _fsync_tree(tmp)
-        if final.exists() and _holds_all(final, tmp):
-            # a concurrent run of the same task published first: its folder has every file ours has,
-            # with the same bytes (determinism); replacing it would make it vanish for a moment
-            shutil.rmtree(tmp, ignore_errors=True)
-            return
         try:
-            # atomic when nothing is published yet; a concurrent run that published meanwhile makes it
-            # fail (the folder is not empty) and is kept below, so a complete folder never vanishes
+            # atomic when nothing is published yet; a folder already there makes it fail (not empty)
             os.rename(tmp, final)
             return
         except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final.exists():
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR) or not final.exists():
                 raise
         if _holds_all(final, tmp):
+            # a concurrent run of the same task published first: its folder has every file ours has,
+            # with the same bytes (determinism); replacing it would make it vanish for a moment
             shutil.rmtree(tmp, ignore_errors=True)
             return
         if final.exists():  # a damaged earlier folder: replaced

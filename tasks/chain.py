@@ -206,7 +206,7 @@ class CompiledTarget(FolderTarget):
         super().__init__(path, ("check.json",))
 
     def expected_files(self) -> list[str]:
-        return [*compile_.library_files(self.path), "check.json"]
+        return [*compile_.library_files(self.path), *self.files]
 
 
 class CompileModel(DatedTask):

@@ -36,7 +36,7 @@ def test_bench_measures_every_stage_and_reuses_kept_ones(chain_env, tiny_world_f
     assert "daily" in done.stdout and "TL2cgen" in done.stdout
 
     # a second run with --reuse reports the kept measurements instead of running the stages again
-    again, kept = run_bench(tmp_path, "--reuse")
+    _, kept = run_bench(tmp_path, "--reuse")
     by_name = {s["stage"]: s for s in kept["stages"]}
     for name in ("snapshot-fresh", "retrain-train", "daily"):
         assert by_name[name]["kept"] is True and by_name[name]["wall_s"] == stages[name]["wall_s"]

@@ -173,7 +173,7 @@ def test_a_compiled_model_missing_a_block_is_not_complete_and_is_rebuilt(chain_e
     assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == luigi.execution_summary.LuigiStatusCode.SUCCESS
     folder = chain_env.data / "compiled" / RUN_DATE.isoformat()
     blocks = storage.read_json(folder / "compiled.json")["blocks"]
-    assert len(blocks) >= 2  # the chain's 40-round model in blocks of 32 trees: the summed path is what serves
+    assert len(blocks) >= 2  # the chain's small model in blocks of 8 trees (conftest): the summed path serves
     (folder / blocks[-1]["library"]).unlink()
     assert not CompileModel(date=RUN_DATE).complete()
     before = forecast_of(chain_env, RUN_DATE)

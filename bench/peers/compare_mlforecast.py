@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,10 +62,8 @@ def main(argv=None) -> int:
     print(f"compare {args.scale} {d}: preparing snapshots (not timed)", file=sys.stderr)
     for task in (["CheckSnapshot", "--date", d.isoformat()], ["ExtractSnapshot", "--date", later.isoformat()]):
         subprocess.run(luigi + task, env=env, check=True, capture_output=True)
-    for stage in ("features", "models", "compiled", "forecasts"):
-        storage_dir = data / stage / d.isoformat()
-        if storage_dir.exists():
-            subprocess.run(["rm", "-rf", str(storage_dir)], check=True)
+    for stage in ("features", "models", "compiled", "forecasts"):  # the compared stages run from scratch
+        shutil.rmtree(data / stage / d.isoformat(), ignore_errors=True)
 
     ours = [measured("ours-features", luigi + ["BuildTrainingFeatures", "--date", d.isoformat()], env),
             measured("ours-train", luigi + ["TrainModel", "--date", d.isoformat()], env),
