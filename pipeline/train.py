@@ -71,6 +71,32 @@ def lgb_params(cfg) -> dict:
     }
 
 
+class _ValidationErrors:
+    """A LightGBM callback keeping rmse, mae and bias of the validation rows after every round.
+
+    It reads LightGBM's own running validation scores, so the metrics of the
+    best round cost no second prediction pass over the validation rows (as long
+    as 150 rounds of training on 850 k rows at full scale, several seconds).
+    """
+
+    def __init__(self, label: np.ndarray):
+        self.label = label.astype(np.float64)
+        self.rounds: list[dict] = []
+
+    def __call__(self, env) -> None:
+        env.model.eval_valid(feval=self._record)
+
+    def _record(self, pred: np.ndarray, _data) -> list:
+        err = pred - self.label
+        self.rounds.append({"valid_rmse": float(np.sqrt(np.mean(err**2))), "valid_mae": float(np.mean(np.abs(err))),
+                            "valid_bias": float(np.mean(err))})
+        return []
+
+    def at(self, iteration: int) -> dict:
+        """The metrics after ``iteration`` rounds (1-based, as LightGBM's ``best_iteration``)."""
+        return self.rounds[iteration - 1]
+
+
 def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_round: int,
                 early_stopping_rounds: int, out_dir: Path, snapshot_manifest: dict, progress=None) -> dict:
     """Train on the feature set in ``train_dir`` and write the model to ``out_dir``.
@@ -94,6 +120,7 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
     dtrain = lgb.Dataset(X[~is_valid], y[~is_valid], feature_name=feature_names, categorical_feature=cats, free_raw_data=True)
     dvalid = lgb.Dataset(X[is_valid], y[is_valid], reference=dtrain)
     evals: dict = {}
+    errors = _ValidationErrors(y[is_valid])
 
     def report(env):
         if progress and env.iteration % 10 == 0:
@@ -102,16 +129,13 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
 
     booster = lgb.train(
         params, dtrain, num_boost_round=num_boost_round, valid_sets=[dvalid], valid_names=["valid"],
-        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), lgb.record_evaluation(evals), report],
+        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), lgb.record_evaluation(evals),
+                   errors, report],
     )
     best = booster.best_iteration or num_boost_round
-    pred = booster.predict(X[is_valid], num_iteration=best)
-    yv = y[is_valid].astype(np.float64)
     metrics = {
         "best_iteration": int(best),
-        "valid_rmse": float(np.sqrt(np.mean((pred - yv) ** 2))),
-        "valid_mae": float(np.mean(np.abs(pred - yv))),
-        "valid_bias": float(np.mean(pred - yv)),
+        **errors.at(best),
         "valid_rows": int(is_valid.sum()),
         "train_rows": int((~is_valid).sum()),
     }

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -145,3 +146,21 @@ def test_missing_tables_are_named(tmp_path):
         conn.execute(sa.text("CREATE TABLE calendar (x int)"))
     with pytest.raises(DatabaseError, match="items, stores, sell_prices, sales"):
         db.check_schema(engine)
+
+
+def test_reading_one_store_gives_the_rows_of_a_filtered_read(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.extract import read_snapshot, read_snapshot_store
+
+    stores = np.repeat(["CA_1", "CA_2", "TX_1"], [5000, 3, 4000])
+    frame = pd.DataFrame({"item_id": pd.Categorical(np.resize(["A", "B", "C"], len(stores))),
+                          "store_id": pd.Categorical(stores), "units": np.arange(len(stores), dtype=np.int16)})
+    # small row groups: one store spans several, and a group holds two stores
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "sales.parquet", row_group_size=1000)
+    for store in ("CA_1", "CA_2", "TX_1", "WI_9"):
+        got = read_snapshot_store(tmp_path, "sales", store)
+        want = read_snapshot(tmp_path, "sales", filters=[("store_id", "==", store)]).reset_index(drop=True)
+        assert got["units"].tolist() == want["units"].tolist() == frame.loc[frame.store_id == store, "units"].tolist()
+        assert got["item_id"].astype(str).tolist() == want["item_id"].astype(str).tolist()

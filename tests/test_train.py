@@ -1,0 +1,54 @@
+"""Training on a small synthetic feature set: the recorded metrics are those of the saved model."""
+from __future__ import annotations
+
+import datetime as dt
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import features as F
+from pipeline import storage, train
+
+RUN = dt.date(2016, 3, 31)
+
+
+@pytest.fixture
+def feature_set(tmp_path):
+    """A feature folder as BuildTrainingFeatures writes it: 40 series x 90 days, units from a few features."""
+    rng = np.random.default_rng(7)
+    days = pd.date_range(end=pd.Timestamp(RUN), periods=90)
+    n = 40 * len(days)
+    frame = pd.DataFrame({"item_id": np.repeat([f"FOODS_1_{i:03d}" for i in range(40)], len(days)),
+                          "store_id": "CA_1", "date": np.tile(days, 40)})
+    for col in F.CATEGORICAL:
+        if col not in frame:
+            frame[col] = pd.Series(rng.choice(["a", "b", None], n), dtype="string")
+    for col in F.NUMERIC:
+        frame[col] = rng.gamma(2.0, 1.0, n).astype(np.float32)
+    frame["units"] = rng.poisson(frame["lag_28"] + 0.5 * frame["wday"]).astype(np.float32)
+    folder = tmp_path / "train"
+    folder.mkdir()
+    storage.write_parquet(frame[F.ID_COLUMNS + [c for c in F.FEATURES if c not in F.ID_COLUMNS] + ["units"]],
+                          folder / "part-CA_1.parquet")
+    storage.write_json(folder / "features.json", {"parts": {"CA_1": n}})
+    return folder
+
+
+def test_validation_metrics_are_those_of_the_saved_model_on_the_validation_days(feature_set, tmp_path):
+    cfg = types.SimpleNamespace(tweedie_variance_power=1.2, learning_rate=0.1, num_leaves=15, min_data_in_leaf=20,
+                                feature_fraction=0.8, num_threads=2, seed=1)
+    out = tmp_path / "model"
+    out.mkdir()
+    meta = train.train_model(feature_set, RUN, train.lgb_params(cfg), 300, 5, out, {"content_hash": {"all": "x"}})
+    booster, _ = train.load_model(out)
+    assert booster.num_trees() == meta["metrics"]["best_iteration"] < 300  # early stopping chose the round
+    frame = F.read_feature_set(feature_set)
+    valid = frame[frame["date"] > pd.Timestamp(RUN) - pd.Timedelta(days=train.VALID_DAYS)]
+    err = booster.predict(train.encode(valid, meta["vocab"], meta["features"])) - valid["units"].to_numpy(np.float64)
+    m = meta["metrics"]
+    assert m["valid_rows"] == len(valid) == 40 * train.VALID_DAYS
+    assert m["valid_rmse"] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-9)
+    assert m["valid_mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-9)
+    assert m["valid_bias"] == pytest.approx(np.mean(err), rel=1e-9, abs=1e-12)
