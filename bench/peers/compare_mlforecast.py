@@ -44,8 +44,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="full10", choices=sorted(SCALES))
     parser.add_argument("--date", type=dt.date.fromisoformat, default=dt.date(2016, 5, 22))
+    parser.add_argument("--seed", type=int, help="LightGBM seed for both (default: luigi.cfg's); "
+                        "runs with other seeds show how much of a WRMSSE difference is chance")
+    parser.add_argument("--data", default=str(ROOT / "bench" / "data"), help="home of the worlds (as bench/run.py's)")
+    parser.add_argument("--results", default=str(ROOT / "bench"), help="folder of peers-mlforecast-<scale>.json")
     args = parser.parse_args(argv)
-    home = ROOT / "bench" / "data" / args.scale
+    home = Path(args.data) / args.scale
     world, data = home / "world.sqlite", home / "data"
     if not world.exists():
         raise SystemExit(f"no world at {world}: run `make bench SCALE={args.scale}` first")
@@ -54,7 +58,7 @@ def main(argv=None) -> int:
     d, later = args.date, args.date + dt.timedelta(days=28)
     # the pipeline's model of DATE serves DATE (no promotion gate: that is not part of the comparison)
     cfg = Path(tempfile.mkdtemp(prefix="bench-cfg-")) / "luigi.cfg"
-    cfg.write_text(f"[training]\nserve_model = {d.isoformat()}\n")
+    cfg.write_text(f"[training]\nserve_model = {d.isoformat()}\n" + (f"seed = {args.seed}\n" if args.seed is not None else ""))
     env = {**os.environ, "PIPELINE_DATABASE_URL": f"sqlite:///{world}", "PIPELINE_DATA_DIR": str(data),
            "LUIGI_CONFIG_PATH": str(cfg)}
     env.pop("DASK_SCHEDULER_ADDRESS", None)
@@ -103,7 +107,7 @@ def main(argv=None) -> int:
     report = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "scale": args.scale,
         "run_date": d.isoformat(), "series": int(mine.groupby(["item_id", "store_id"]).ngroups),
-        "trees": spec["num_trees"], "cpus": os.cpu_count(),
+        "trees": spec["num_trees"], "seed": meta["params"]["seed"], "cpus": os.cpu_count(),
         "ours": {"stages": ours, "wall_s": round(ours_wall, 1), "peak_rss_mb": max(s["peak_tree_rss_mb"] for s in ours),
                  "wrmsse": ours_scores["model"]},
         "mlforecast": {"wall_s": peer["wall_s"], "peak_rss_mb": peer["peak_tree_rss_mb"], "parts": peer_timings,
@@ -111,9 +115,10 @@ def main(argv=None) -> int:
         "baselines_wrmsse": {k: v for k, v in ours_scores.items() if k != "model"},
         "speedup": round(peer["wall_s"] / ours_wall, 2),
     }
-    out = ROOT / "bench" / f"peers-mlforecast-{args.scale}.json"
+    out = Path(args.results) / f"peers-mlforecast-{args.scale}{'' if args.seed is None else f'-seed{args.seed}'}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\n{args.scale}: {report['series']:,} series, run date {d}, {spec['num_trees']} trees, same LightGBM parameters")
+    print(f"\n{args.scale}: {report['series']:,} series, run date {d}, {spec['num_trees']} trees, same LightGBM parameters "
+          f"(seed {report['seed']})")
     print(f"{'':<12} {'wall s':>8} {'peak RSS MB':>12} {'WRMSSE':>8}   (peak RSS: the process tree's, sampled)")
     print(f"{'pipeline':<12} {ours_wall:8.1f} {report['ours']['peak_rss_mb']:12.0f} {ours_scores['model']:8.4f}"
           f"   (features {ours[0]['wall_s']:.0f} s, training {ours[1]['wall_s']:.0f} s, compile {ours[2]['wall_s']:.0f} s, "
@@ -122,7 +127,7 @@ def main(argv=None) -> int:
           f"   (load {peer_timings['load_s']:.0f} s, features {peer_timings['features_s']:.0f} s, training "
           f"{peer_timings['train_s']:.0f} s, predict {peer_timings['predict_s']:.0f} s)")
     print(f"mlforecast's wall time / the pipeline's: {report['speedup']}; baselines WRMSSE {report['baselines_wrmsse']}; "
-          f"results in {out.relative_to(ROOT)}")
+          f"results in {out}")
     return 0
 
 
