@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import DataError
+from pipeline.series import SeriesIndexer, series_keys
 
 MIN_LAG = 28
 LAGS = (28, 29, 30, 35, 42, 49, 56, 364)
@@ -45,53 +46,6 @@ def weeks_of(calendar: pd.DataFrame) -> np.ndarray:
     return calendar.sort_values("date")["wm_yr_wk"].drop_duplicates().to_numpy()
 
 
-SERIES_KEY = ["store_id", "item_id"]
-
-
-def _codes(frame: pd.DataFrame) -> tuple[np.ndarray, list[pd.Index]]:
-    """One int64 code per row of ``frame`` for its (store_id, item_id), and the id values of each column.
-
-    Works on the columns' category codes: the ids of millions of sales rows are
-    never turned into strings (that alone took most of a partition's time).
-    A row whose store_id or item_id is missing gets code -1.
-    """
-    combined = np.zeros(len(frame), dtype=np.int64)
-    missing = np.zeros(len(frame), dtype=bool)
-    values = []
-    for col in SERIES_KEY:
-        cat = pd.Categorical(frame[col])  # free for the snapshot's categorical columns
-        combined *= len(cat.categories)
-        combined += cat.codes
-        missing |= cat.codes < 0
-        values.append(pd.Index(cat.categories.astype(str)))
-    combined[missing] = -1
-    return combined, values
-
-
-def series_keys(frame: pd.DataFrame) -> pd.DataFrame:
-    """The distinct (store_id, item_id) of ``frame`` as strings, sorted by store_id, item_id."""
-    combined, (stores, items) = _codes(frame)
-    if (combined < 0).any():
-        raise DataError(f"{int((combined < 0).sum())} rows have no store_id or item_id")
-    bound = len(stores) * len(items)
-    # a chain's (store x item) grid is small: counting codes is one pass, hashing 60 M rows three
-    distinct = np.flatnonzero(np.bincount(combined, minlength=bound)) if bound <= 1 << 26 else pd.unique(combined)
-    store, item = np.divmod(distinct, len(items))
-    keys = pd.DataFrame({"store_id": stores[store], "item_id": items[item]})
-    return keys.sort_values(SERIES_KEY, ignore_index=True)
-
-
-def key_rows(keys: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
-    """For every row of ``frame``, the position of its (store_id, item_id) in ``keys`` (-1 if absent)."""
-    combined, (stores, items) = _codes(frame)
-    store, item = stores.get_indexer(keys["store_id"].astype(str)), items.get_indexer(keys["item_id"].astype(str))
-    known = (store >= 0) & (item >= 0)
-    key_codes = np.where(known, store.astype(np.int64) * len(items) + item, -2 - np.arange(len(keys)))
-    rows = pd.Index(key_codes).get_indexer(combined)
-    rows[combined < 0] = -1
-    return rows
-
-
 def price_panel(prices: pd.DataFrame, keys: pd.DataFrame, weeks: np.ndarray) -> np.ndarray:
     """Weekly prices of the series in ``keys`` (item_id, store_id) as a (series × weeks) float64 array.
 
@@ -101,7 +55,7 @@ def price_panel(prices: pd.DataFrame, keys: pd.DataFrame, weeks: np.ndarray) -> 
     """
     panel = np.full((len(keys), len(weeks)), np.nan)
     if len(prices):
-        row = key_rows(keys, prices)
+        row = SeriesIndexer(keys).codes(prices)
         col = pd.Index(weeks).get_indexer(prices["wm_yr_wk"])
         ok = (row >= 0) & (col >= 0)
         panel[row[ok], col[ok]] = prices["sell_price"].to_numpy(dtype=np.float64)[ok]
@@ -155,11 +109,11 @@ def build_features(
     cal = calendar.sort_values("date").reset_index(drop=True)
     start = cal["date"].iloc[0]
     n_days = (run_day - start).days + 1
-    keys = series_keys(sales)[["store_id", "item_id"]]
+    keys = series_keys(sales)
     n = len(keys)
 
     # dense history: NaN where the snapshot holds no row
-    row = key_rows(keys, sales)
+    row = SeriesIndexer(keys).codes(sales)
     day = ((sales["date"] - start).dt.days).to_numpy()
     keep = (day >= 0) & (day < n_days)
     values = np.full((n, n_days), np.nan)

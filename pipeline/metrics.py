@@ -57,6 +57,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from pipeline.series import SeriesIndexer
+
 __all__ = [
     "LEVELS",
     "LevelSetup",
@@ -149,48 +151,6 @@ def _indicator(rows: np.ndarray, n_rows: int) -> sparse.csr_matrix:
     return sparse.csr_matrix((np.ones(n), (rows, np.arange(n))), shape=(n_rows, n))
 
 
-class _SeriesIndexer:
-    """Maps (item_id, store_id) columns of any frame to bottom-series positions, vectorised.
-
-    Item and store are coded against the hierarchy's values (cheap for categorical input,
-    one hash pass for strings); a small (items x stores) table then gives the position,
-    -1 where the pair is not a series of the hierarchy.
-    """
-
-    def __init__(self, series: pd.DataFrame):
-        self.items = pd.Index(np.unique(series[ITEM].to_numpy()))
-        self.stores = pd.Index(np.unique(series[STORE].to_numpy()))
-        # One extra row and column of -1: an unknown item or store (code -1) lands there.
-        self.table = np.full((len(self.items) + 1, len(self.stores) + 1), -1, dtype=np.int64)
-        self.table[self.items.get_indexer(series[ITEM]), self.stores.get_indexer(series[STORE])] = np.arange(
-            len(series)
-        )
-
-    def codes(self, frame: pd.DataFrame) -> np.ndarray:
-        """Bottom position of each row of ``frame`` (-1 where not a hierarchy series)."""
-        item_codes, item_pos = _local_codes(frame[ITEM], self.items)
-        store_codes, store_pos = _local_codes(frame[STORE], self.stores)
-        # Positions for every (local item, local store) pair: small, then one gather per row.
-        # Its last row and column are -1 (from the extra -1 entries), so a code of -1 (NaN)
-        # wraps onto a -1 cell in the flat index below.
-        local = self.table[np.ix_(item_pos, store_pos)]
-        # In-place arithmetic: one index array, not three, for tens of millions of rows.
-        flat = item_codes.astype(np.int64)
-        flat *= local.shape[1]
-        flat += store_codes
-        return local.ravel()[flat]
-
-
-def _local_codes(col: pd.Series, values: pd.Index) -> tuple[np.ndarray, np.ndarray]:
-    """(per-row code into the column's own distinct values, -1 for NaN; position of each
-    distinct value in ``values`` with -1 for unknown, plus a trailing -1)."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        codes, uniques = col.cat.codes.to_numpy(), col.cat.categories
-    else:
-        codes, uniques = pd.factorize(col)
-    return codes, np.append(values.get_indexer(pd.Index(uniques).astype(str)), -1)
-
-
 # --------------------------------------------------------------------------- setup
 
 
@@ -235,11 +195,11 @@ class WrmsseSetup:
     origin: pd.Timestamp | None = None
     missing_price_days: int = 0
     _plan: list[tuple[str, str | None, Any]] = field(init=False, repr=False)
-    _indexer: _SeriesIndexer = field(init=False, repr=False)
+    _indexer: SeriesIndexer = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Derived lookups (cheap: sizes of the hierarchy, not of the data).
-        object.__setattr__(self, "_indexer", _SeriesIndexer(self.series))
+        object.__setattr__(self, "_indexer", SeriesIndexer(self.series))
         object.__setattr__(self, "_plan", _aggregation_plan(self.levels, len(self.series)))
 
     @property
@@ -388,7 +348,7 @@ def _day_number(ts: pd.Timestamp) -> int:
     return int(np.datetime64(ts.date(), "D").astype(np.int64))
 
 
-def _read_long(frame: pd.DataFrame, what: str, indexer: _SeriesIndexer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _read_long(frame: pd.DataFrame, what: str, indexer: SeriesIndexer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(series position, day number, units) arrays of a long frame, validated.
 
     Raises ``ValueError`` on missing columns, NaN/infinite/negative units, or series
@@ -478,7 +438,7 @@ def wrmsse_weights_scales(
     h = _check_hierarchy(hierarchy)
     origin_ts = _as_day(origin)
     origin_day = _day_number(origin_ts)
-    indexer = _SeriesIndexer(h)
+    indexer = SeriesIndexer(h)
     n = len(h)
 
     series, days, units = _read_long(history, "history", indexer)
@@ -548,7 +508,7 @@ def _window_revenue(
     window_days: np.ndarray,
     prices: pd.DataFrame,
     calendar: pd.DataFrame,
-    indexer: _SeriesIndexer,
+    indexer: SeriesIndexer,
 ) -> tuple[np.ndarray, int]:
     """(dollar sales per bottom series, count of sold series-days without a price)."""
     for what, frame, cols in (
@@ -601,7 +561,7 @@ def _window_revenue(
 
 
 def _align(
-    forecast: pd.DataFrame, actuals: pd.DataFrame, indexer: _SeriesIndexer
+    forecast: pd.DataFrame, actuals: pd.DataFrame, indexer: SeriesIndexer
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Forecast and actuals matched row for row.
 
@@ -633,7 +593,7 @@ def _align(
     return fk // nd, fk % nd, fu[f_order], au[a_order], days
 
 
-def _pair_text(indexer: _SeriesIndexer, key: int, days: np.ndarray) -> str:
+def _pair_text(indexer: SeriesIndexer, key: int, days: np.ndarray) -> str:
     nd = len(days)
     pos = int(key // nd)
     item, store = np.argwhere(indexer.table == pos)[0]
@@ -742,7 +702,7 @@ def point_metrics(forecast: pd.DataFrame, actuals: pd.DataFrame) -> dict[str, fl
     ).drop_duplicates()
     if pairs.empty:
         raise ValueError("forecast and actuals are empty")
-    _, _, f, a, _ = _align(forecast, actuals, _SeriesIndexer(pairs))
+    _, _, f, a, _ = _align(forecast, actuals, SeriesIndexer(pairs))
     e = f - a
     return {
         "mae": float(np.mean(np.abs(e))),

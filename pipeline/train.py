@@ -119,7 +119,6 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
     cats = [feature_names.index(c) for c in F.CATEGORICAL]
     dtrain = lgb.Dataset(X[~is_valid], y[~is_valid], feature_name=feature_names, categorical_feature=cats, free_raw_data=True)
     dvalid = lgb.Dataset(X[is_valid], y[is_valid], reference=dtrain)
-    evals: dict = {}
     errors = _ValidationErrors(y[is_valid])
 
     def report(env):
@@ -129,8 +128,7 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
 
     booster = lgb.train(
         params, dtrain, num_boost_round=num_boost_round, valid_sets=[dvalid], valid_names=["valid"],
-        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), lgb.record_evaluation(evals),
-                   errors, report],
+        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), errors, report],
     )
     best = booster.best_iteration or num_boost_round
     metrics = {

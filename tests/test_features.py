@@ -155,25 +155,3 @@ def test_scoring_more_than_28_days_ahead_is_refused():
     with pytest.raises(ValueError, match="28 days"):
         build(make_sales(), make_prices(), F.scoring_dates(RUN + dt.timedelta(days=1), 28), run=RUN)
 
-
-def test_series_keys_and_rows_are_the_same_for_categorical_and_string_ids():
-    sales = make_sales()
-    cat = sales.assign(item_id=pd.Categorical(sales["item_id"], categories=["FOODS_1_002", "FOODS_1_001", "UNSOLD"]),
-                       store_id=sales["store_id"].astype("category"))
-    keys = F.series_keys(sales)
-    assert keys.to_dict("list") == {"store_id": ["CA_1", "CA_1", "TX_1", "TX_1"],
-                                    "item_id": ["FOODS_1_001", "FOODS_1_002", "FOODS_1_001", "FOODS_1_002"]}
-    pd.testing.assert_frame_equal(F.series_keys(cat), keys)
-    expected = [keys.index[(keys.store_id == s) & (keys.item_id == i)][0] for s, i in zip(sales.store_id, sales.item_id)]
-    assert F.key_rows(keys, sales).tolist() == expected
-    assert F.key_rows(keys, cat).tolist() == expected
-    # a series not in the keys, and a key the frame's categories do not hold, map to nothing
-    other = pd.DataFrame({"store_id": ["CA_1", "WI_1"], "item_id": ["FOODS_1_002", "FOODS_1_001"]})
-    assert F.key_rows(other, cat.iloc[[0, 200]]).tolist() == [-1, 0]
-
-
-def test_a_sales_row_without_a_store_is_refused():
-    sales = make_sales()
-    sales.loc[3, "store_id"] = None
-    with pytest.raises(F.DataError, match="1 rows have no store_id or item_id"):
-        F.series_keys(sales)
