@@ -128,6 +128,8 @@ def main(argv=None) -> int:
         partial.rename(world)
     if generated.exists():
         results.append(json.loads(generated.read_text()))
+    if args.stop_after == "generate":
+        return 0
     import sqlalchemy as sa
 
     with sa.create_engine(f"sqlite:///{world}").connect() as conn:
