@@ -129,6 +129,7 @@ def main(argv=None) -> int:
     if generated.exists():
         results.append(json.loads(generated.read_text()))
     if args.stop_after == "generate":
+        print("bench: stopped after generate; continue with --reuse", file=sys.stderr)
         return 0
     import sqlalchemy as sa
 
@@ -161,12 +162,12 @@ def main(argv=None) -> int:
         kept = stages_dir / f"{name}.json"
         if args.reuse and kept.exists():
             results.append({**json.loads(kept.read_text()), "kept": True})
-            continue
-        stage = {**measured(name, luigi + task, env, rows=rows),
-                 "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-        kept.write_text(json.dumps(stage))
-        results.append(stage)
-        if name == args.stop_after:
+        else:
+            stage = {**measured(name, luigi + task, env, rows=rows),
+                     "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            kept.write_text(json.dumps(stage))
+            results.append(stage)
+        if name == args.stop_after:  # a kept stage stops the run too
             print(f"bench: stopped after {name}; continue with --reuse", file=sys.stderr)
             return 0
     parts = [r for r in results if r["stage"].startswith("retrain-")]
