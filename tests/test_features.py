@@ -88,7 +88,7 @@ def test_age_is_missing_until_the_first_sale_is_visible_from_the_lag_horizon():
 
 
 def test_calendar_snap_and_price_features():
-    out = build(make_sales(), make_prices(), pd.date_range(START, periods=35))
+    out = build(make_sales(), make_prices(), pd.date_range(START, periods=42))
     ca = out[(out["store_id"] == "CA_1") & (out["item_id"] == "FOODS_1_001")].set_index("date")
     tx = out[(out["store_id"] == "TX_1") & (out["item_id"] == "FOODS_1_001")].set_index("date")
     cal = CAL.set_index("date")
@@ -103,8 +103,12 @@ def test_calendar_snap_and_price_features():
     assert np.isnan(week(0)["price_change"])
     assert week(0)["price_rel_stores"] == pytest.approx(2.0 / 2.5)
     assert week(2)["price_rel_stores"] == pytest.approx(1.5 / 2.25)
-    # week 4 has no recorded price: the last known one is carried forward
-    assert week(4)["sell_price"] == 2.0 and week(4)["price_change"] == 0.0
+    # weeks 4 and 5 have no recorded price: the last recorded week's price state is carried forward whole,
+    # its change included (a change of 0 would read as "the promotion's price held for another week")
+    for w in (4, 5):
+        for name in ("sell_price", "price_norm", "price_change", "price_rel_stores"):
+            assert week(w)[name] == week(3)[name], (w, name)
+    assert week(4)["price_change"] == pytest.approx(2.0 / 1.5 - 1)
 
 
 def test_price_is_missing_before_the_first_recorded_price():
