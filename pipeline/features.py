@@ -27,6 +27,7 @@ LAGS = (28, 29, 30, 35, 42, 49, 56, 364)
 MEAN_WINDOWS = (7, 14, 28, 56, 112)
 STD_WINDOWS = (7, 28)
 ZERO_WINDOW = 28
+AGE_CAP = 365  # days: a series older than a year is "established", whatever its launch date
 
 ID_COLUMNS = ["item_id", "store_id", "date"]
 CATEGORICAL = ["item_id", "dept_id", "cat_id", "store_id", "state_id",
@@ -155,10 +156,13 @@ def build_features(
             if w == ZERO_WINDOW:
                 out[f"rzero_{w}"] = np.where(count > 0, window(czero, w) / count, np.nan)
 
-    # days since the first sale known at t − 28 (a launch date seen from the lag horizon)
+    # days since the first sale known at t − 28 (a launch date seen from the lag horizon), capped at
+    # AGE_CAP: it tells a new item's ramp-up from an established one. Uncapped, it is the calendar day
+    # itself for every series sold since the history began, a time index that trees extrapolate past
+    # the training window (full10 world, 5 seeds: WRMSSE 0.729 uncapped, 0.719 capped; README).
     sold = present & (values > 0)
     first_sale = np.where(sold.any(axis=1), sold.argmax(axis=1), np.iinfo(np.int64).max)
-    age = (t[None, :] - first_sale[:, None]).astype(np.float64)
+    age = np.minimum(t[None, :] - first_sale[:, None], AGE_CAP).astype(np.float64)
     out["age"] = np.where(first_sale[:, None] <= (t - MIN_LAG)[None, :], age, np.nan)
 
     # calendar, events and SNAP of the series' state

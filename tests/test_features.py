@@ -87,6 +87,16 @@ def test_age_is_missing_until_the_first_sale_is_visible_from_the_lag_horizon():
     assert (rows["age"].to_numpy()[j - 28 >= first_sale] == (j - first_sale)[j - 28 >= first_sale]).all()
 
 
+def test_age_stops_growing_at_the_cap():
+    # two years of daily sales from the first day: an established series must not carry the calendar day
+    days = pd.date_range(end=pd.Timestamp(RUN), periods=2 * 365)
+    sales = pd.DataFrame({"item_id": "FOODS_1_001", "store_id": "CA_1", "date": days, "units": 1.0})
+    out = build(sales, make_prices(), pd.date_range(days[300], RUN))
+    j = (out["date"] - days[0]).dt.days.to_numpy()
+    assert (out["age"].to_numpy() == np.minimum(j, F.AGE_CAP)).all()
+    assert (j > F.AGE_CAP).sum() > 300  # the cap is reached on most of these days (the check can fail)
+
+
 def test_calendar_snap_and_price_features():
     out = build(make_sales(), make_prices(), pd.date_range(START, periods=42))
     ca = out[(out["store_id"] == "CA_1") & (out["item_id"] == "FOODS_1_001")].set_index("date")
