@@ -92,7 +92,7 @@ class compiler(luigi.Config):  # noqa: N801
     trees_per_block = luigi.IntParameter(
         default=32, description="trees per library; scoring runs one block over every row at a time (0: one library)")
     trees_per_unit = luigi.IntParameter(default=4, description="trees per C file (gcc is superlinear in file size)")
-    optimization = luigi.Parameter(default="-O2", description="gcc optimisation flag")
+    optimization = luigi.Parameter(default="-O1", description="gcc optimisation flag")
     annotate = luigi.BoolParameter(default=False, description="branch annotation from the check sample")
     quantize = luigi.BoolParameter(default=False, description="compare integer bin indices instead of floats")
     nthread = luigi.IntParameter(default=2, description="parallel gcc processes")
