@@ -90,7 +90,7 @@ class compiler(luigi.Config):  # noqa: N801
     """The ``[compiler]`` section: how TL2cgen builds a model's libraries (speed, not predictions)."""
 
     trees_per_block = luigi.IntParameter(
-        default=32, description="trees per library; scoring runs one block over every row at a time (0: one library)")
+        default=8, description="trees per library; scoring runs one block over every row at a time (0: one library)")
     trees_per_unit = luigi.IntParameter(default=4, description="trees per C file (gcc is superlinear in file size)")
     optimization = luigi.Parameter(default="-O1", description="gcc optimisation flag")
     annotate = luigi.BoolParameter(default=False, description="branch annotation from the check sample")
