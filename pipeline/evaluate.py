@@ -76,12 +76,20 @@ def actuals_for(forecast: pd.DataFrame, later_sales: pd.DataFrame) -> pd.DataFra
     return merged.astype({"units": np.float64})
 
 
-def evaluate(forecast: pd.DataFrame, snapshot_dir: Path, later_snapshot_dir: Path, run_date: dt.date) -> pd.DataFrame:
+def evaluate(forecast: pd.DataFrame, snapshot_dir: Path, later_snapshot_dir: Path, run_date: dt.date,
+             others: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Metrics of the model and of every baseline: as_of, model, metric, level, value.
 
     ``metric`` is wrmsse (level ``all`` and each of the 12 levels), mae, rmse
-    and bias (level ``item_store``).
+    and bias (level ``item_store``). ``others``: further forecasts of the same
+    (series, day) pairs by name, scored in the same pass, so that the weights,
+    scales, actuals and baselines are computed once (comparisons of several
+    models); a name may not be ``model`` or a baseline's.
     """
+    others = others or {}
+    taken = sorted(set(others) & {MODEL, *BASELINES})
+    if taken:
+        raise ValueError(f"evaluate: forecast names {taken} are taken by the model and the baselines")
     history = read_snapshot(snapshot_dir, "sales")
     hierarchy = (forecast[KEY].astype(str).drop_duplicates()
                  .merge(read_snapshot(snapshot_dir, "items").astype(str), on="item_id")
@@ -91,8 +99,9 @@ def evaluate(forecast: pd.DataFrame, snapshot_dir: Path, later_snapshot_dir: Pat
         history.astype({"item_id": str, "store_id": str}), read_snapshot(snapshot_dir, "prices").astype({"item_id": str, "store_id": str}),
         read_snapshot(snapshot_dir, "calendar")[["date", "wm_yr_wk"]], hierarchy, pd.Timestamp(run_date))
     actual = actuals_for(forecast, read_snapshot(later_snapshot_dir, "sales"))
-    candidates = {MODEL: forecast[KEY + ["date", "units"]].astype({"item_id": str, "store_id": str, "units": np.float64}),
-                  **baselines(history, hierarchy, run_date, horizon=forecast["horizon"].max())}
+    candidates = {name: f[KEY + ["date", "units"]].astype({"item_id": str, "store_id": str, "units": np.float64})
+                  for name, f in {MODEL: forecast, **others}.items()}
+    candidates.update(baselines(history, hierarchy, run_date, horizon=forecast["horizon"].max()))
     rows = []
     for name, f in candidates.items():
         result = metrics.wrmsse(f, actual, setup)

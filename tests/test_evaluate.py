@@ -62,6 +62,15 @@ def test_evaluate_scores_model_and_baselines_and_is_idempotent(chain_env):
     perfect = forecast.drop(columns="units").merge(truth, on=["item_id", "store_id", "date"])
     scored = evaluate.evaluate(perfect.astype({"item_id": str, "store_id": str}), snapshot, later, RUN_DATE)
     assert scored.query("model == 'model' and metric == 'wrmsse' and level == 'all'")["value"].iloc[0] == pytest.approx(0)
+    # further forecasts scored in the same pass get exactly the metrics each gets scored alone
+    alone = evaluate.evaluate(forecast, snapshot, later, RUN_DATE)
+    both = evaluate.evaluate(forecast, snapshot, later, RUN_DATE, others={"perfect": perfect})
+    by = ["model", "metric", "level"]
+    pd.testing.assert_frame_equal(both[both["model"] != "perfect"].reset_index(drop=True), alone)
+    got = both[both["model"] == "perfect"].assign(model="model").set_index(by)["value"]
+    assert got.equals(scored[scored["model"] == "model"].set_index(by)["value"])
+    with pytest.raises(ValueError, match="zero"):
+        evaluate.evaluate(forecast, snapshot, later, RUN_DATE, others={"zero": perfect})
     # rerun after deleting the folder replaces the table's rows instead of adding to them
     import shutil
 

@@ -115,26 +115,27 @@ def main(argv=None) -> int:
 
     snap, later_snap = data / "snapshots" / day, data / "snapshots" / later.isoformat()
 
-    def wrmsse(forecast):
-        table = evaluate.evaluate(forecast, snap, later_snap, d)
-        pick = table[(table["metric"] == "wrmsse") & (table["level"] == "all")].set_index("model")["value"]
-        return {m: round(float(v), 4) for m, v in pick.items()}
-
-    runs = []
-    for o, p in zip(ours, peer_timings["runs"]):
+    forecasts = {}
+    for o in ours:
         mine = pd.read_parquet(runs_dir / f"seed-{o['seed']}" / "pipeline.parquet")
         theirs = pd.read_parquet(peer_dir / f"seed-{o['seed']}" / "forecast.parquet")
         theirs = theirs.merge(mine[["item_id", "store_id", "date"]].astype({"item_id": str, "store_id": str}),
                               on=["item_id", "store_id", "date"], how="right")  # the same (series, day) pairs
         if theirs["units"].isna().any():
             raise SystemExit(f"mlforecast forecast lacks {int(theirs['units'].isna().sum())} of the pipeline's rows")
-        mine_scores = wrmsse(mine)
+        forecasts[f"ours-{o['seed']}"], forecasts[f"mlforecast-{o['seed']}"] = mine, theirs
+    # every forecast in one evaluation: the weights, scales, actuals and baselines are computed once
+    table = evaluate.evaluate(mine, snap, later_snap, d, others=forecasts)
+    pick = table[(table["metric"] == "wrmsse") & (table["level"] == "all")].set_index("model")["value"]
+    scores = {m: round(float(v), 4) for m, v in pick.items()}
+    baselines = {m: scores[m] for m in evaluate.BASELINES}
+    runs = []
+    for o, p in zip(ours, peer_timings["runs"]):
         runs.append({"seed": o["seed"], "trees": o["trees"],
-                     "ours": {"total_s": o["total_s"], "wrmsse": mine_scores["model"],
+                     "ours": {"total_s": o["total_s"], "wrmsse": scores[f"ours-{o['seed']}"],
                               **{s["stage"].split("-")[1] + "_s": s["wall_s"] for s in o["stages"]}},
                      "mlforecast": {"total_s": round(p["total_s"], 1), "train_s": round(p["train_s"], 1),
-                                    "predict_s": round(p["predict_s"], 1), "wrmsse": wrmsse(theirs)["model"]}})
-        baselines = {k: v for k, v in mine_scores.items() if k != "model"}
+                                    "predict_s": round(p["predict_s"], 1), "wrmsse": scores[f"mlforecast-{o['seed']}"]}})
     median = lambda side: round(statistics.median(r[side]["total_s"] for r in runs), 1)  # noqa: E731
     mean = lambda side: round(statistics.fmean(r[side]["wrmsse"] for r in runs), 4)  # noqa: E731
     ours_peak = max(s["peak_tree_rss_mb"] for s in [features, *(st for o in ours for st in o["stages"])])
