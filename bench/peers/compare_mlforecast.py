@@ -5,8 +5,8 @@
 Both learn from the snapshot of DATE, with the same training window, the same
 LightGBM parameters and number of trees (the pipeline's early-stopped model's),
 and forecast the 28 days after DATE, which the world holds as actuals. The
-LightGBM seed moves either side's WRMSSE by more than the difference between
-them (full world: the pipeline 0.477-0.489 over four seeds), so the comparison is
+LightGBM seed can move a side's WRMSSE by as much as the difference between
+them (full world: mlforecast 0.469-0.474 over three seeds), so the comparison is
 made for several seeds (default: luigi.cfg's and the next two), each side with
 the same seed and tree count, and judged on the mean. Timed, each as its own
 process under ``/usr/bin/time -v``:
