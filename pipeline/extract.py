@@ -48,6 +48,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from pipeline import db, storage
+from pipeline.bounds import MAX_SELL_PRICE, MAX_UNITS
 from pipeline.errors import DataError
 
 log = logging.getLogger("pipeline")
@@ -149,6 +150,7 @@ class _InForce:
     value: np.ndarray
     recorded_at: Callable[[int], int]
     max_recorded: int | None  # over every row read: the latest row of all is always in force
+    rows_read: int  # source rows read (every version of every key)
 
     def __len__(self) -> int:
         return len(self.key)
@@ -236,6 +238,9 @@ def _sqlalchemy_batches(engine: sa.Engine, spec: _Spec, lo, hi) -> Iterator[pa.R
     params = {"hi": hi, **({"lo": lo} if lo else {})}
     with engine.connect().execution_options(stream_results=True) as conn:
         for chunk in pd.read_sql(query, conn, params=params, chunksize=CHUNK_ROWS):
+            value = chunk[spec.value]
+            if value.dtype == object:  # mixed types (text among numbers, as SQLite allows): as text, checked later
+                chunk[spec.value] = value.map(lambda v: None if v is None else str(v)).astype(object)
             yield pa.RecordBatch.from_pandas(chunk, preserve_index=False)
 
 
@@ -265,13 +270,69 @@ def _microseconds(col: pa.Array) -> np.ndarray:
 
 
 def _ints(values: np.ndarray) -> np.ndarray:
-    """Integers as int32 when they fit (they always do for units), else int64."""
+    """Integers as int32 when they fit, else int64 (never a narrowing)."""
     values = np.asarray(values)
     if values.dtype.kind not in "iu":
-        values = values.astype(np.int64)
+        raise TypeError(f"not integers: {values.dtype}")
     if values.size and (values.min() < -(1 << 31) or values.max() >= 1 << 31):
         return values.astype(np.int64)
     return values.astype(np.int32)
+
+
+def _numbers(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A value column as float64 and a mask of the rows that hold no number (NULL, text, NaN).
+
+    Drivers give a column of mixed SQLite types as the widest of them: integers, doubles, or
+    text (integers then spelled exactly, doubles in ``%e``); text that is no number is bad.
+    """
+    t = col.type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        values = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        values = pd.to_numeric(pd.Series(col.to_numpy(zero_copy_only=False)), errors="coerce").to_numpy(np.float64)
+    else:
+        values = np.full(len(col), np.nan)
+    values = np.where(col.is_null().to_numpy(zero_copy_only=False), np.nan, values)
+    return values, ~np.isfinite(values)
+
+
+def _values(ctx: _Ctx, spec: _Spec, batch: pa.RecordBatch) -> np.ndarray:
+    """The batch's units (int32/int64) or sell_price (float64), exactly; DataError naming the first rows otherwise.
+
+    Units must be whole numbers no larger than MAX_UNITS (negative ones are refused once in
+    force, see _check_sales: a later correction may mend them); a price must be a finite number.
+    """
+    col = batch.column(spec.value)
+    if spec.value == "units" and pa.types.is_integer(col.type) and not col.null_count:
+        values = _ints(col.to_numpy(zero_copy_only=False))
+        bad = values > MAX_UNITS
+    else:
+        values, bad = _numbers(col)
+        if spec.value == "units":
+            bad |= (values != np.floor(values)) | (values > MAX_UNITS)
+            values = _ints(np.where(bad, 0, values).astype(np.int64))
+    if bad.any():
+        rule = (f"units must be whole numbers up to {MAX_UNITS:,} (the most the float32 features and labels "
+                "hold exactly), not NULL, text or fractions" if spec.value == "units"
+                else "sell_price must be a number, not NULL, text, NaN or infinite")
+        rows = np.flatnonzero(bad)
+        raise DataError(f"{spec.name}: {rule}; refused {len(rows)} row(s) of {batch.num_rows} read together, "
+                        "first: " + "; ".join(_raw_row(batch, int(i)) for i in rows[:3]))
+    return values
+
+
+def _no_nulls(spec: _Spec, batch: pa.RecordBatch) -> None:
+    for name in (spec.third, "recorded_at"):
+        col = batch.column(name)
+        if col.null_count:
+            i = int(np.argmax(col.is_null().to_numpy(zero_copy_only=False)))
+            raise DataError(f"{spec.name}: {col.null_count} row(s) with a NULL {name}; first: {_raw_row(batch, i)}")
+
+
+def _raw_row(batch: pa.RecordBatch, i: int) -> str:
+    """One row of a batch as read, for messages: ``item_id=… store_id=… date=… units=… recorded_at=…``."""
+    return " ".join(f"{name}={batch.column(name)[i].as_py()!r}" if name in ("units", "sell_price")
+                    else f"{name}={batch.column(name)[i].as_py()}" for name in batch.schema.names)
 
 
 class _UnknownIds:
@@ -413,17 +474,17 @@ def _convert(ctx: _Ctx, spec: _Spec, batches: Iterator[pa.RecordBatch]):
             if unknown.done(offset):
                 break
             continue
+        _no_nulls(spec, batch)
         third_col = batch.column(spec.third)
         if spec.third == "date":
             third = np.floor_divide(_microseconds(third_col), _DAY_US)
-        else:
+        elif pa.types.is_integer(third_col.type):
             third = _ints(third_col.to_numpy(zero_copy_only=False))
-        keys.append(ctx.key(store, item, third))
-        value = batch.column(spec.value)
-        if spec.value == "units":
-            values.append(_ints(value.to_numpy(zero_copy_only=False)))
         else:
-            values.append(value.cast(pa.float64()).to_numpy(zero_copy_only=False))
+            raise DataError(f"{spec.name}: {spec.third} must be an integer week number, the column holds "
+                            f"{third_col.type}; first row: {_raw_row(batch, 0)}")
+        keys.append(ctx.key(store, item, third))
+        values.append(_values(ctx, spec, batch))
         recs.append(_microseconds(batch.column("recorded_at")))
     return keys, values, recs, unknown
 
@@ -516,7 +577,7 @@ def _latest(ctx: _Ctx, spec: _Spec, rows: _Rows) -> _InForce:
     key = sorted_key[last] if len(sorted_key) > 1 and not last.all() else sorted_key
     value = rows.value[winners]
     rec = rows.rec
-    return _InForce(key, value, lambda i: int(rec[winners[i]]), max_recorded)
+    return _InForce(key, value, lambda i: int(rec[winners[i]]), max_recorded, n)
 
 
 def _check_sales(ctx: _Ctx, rows: _InForce, date: dt.date, last_day: int) -> None:
@@ -545,6 +606,10 @@ def _check_prices(ctx: _Ctx, rows: _InForce) -> None:
     if bad.any():
         raise DataError(f"sell_prices: {int(bad.sum())} row(s) with a price that is not positive; first: "
                         f"{rows.describe(ctx, PRICES, int(np.argmax(bad)))}")
+    bad = rows.value > MAX_SELL_PRICE
+    if bad.any():
+        raise DataError(f"sell_prices: {int(bad.sum())} row(s) with a price above {MAX_SELL_PRICE:,.0f} a unit "
+                        f"(pipeline.bounds.MAX_SELL_PRICE); first: {rows.describe(ctx, PRICES, int(np.argmax(bad)))}")
 
 
 def _last_day(key: np.ndarray) -> int:
@@ -619,8 +684,8 @@ class _Base:
 
 
 _BASE_SCHEMAS = {
-    "sales": (("date", pa.timestamp("ns")), ("units", pa.int16())),
-    "prices": (("wm_yr_wk", pa.int32()), ("sell_price", pa.float32())),
+    "sales": (("date", pa.timestamp("ns")), ("units", pa.int32())),
+    "prices": (("wm_yr_wk", pa.int32()), ("sell_price", pa.float64())),
 }
 
 
@@ -672,6 +737,13 @@ def _latest_before(engine: sa.Engine, table: sa.Table, until: dt.datetime):
                             .order_by(table.c.recorded_at.desc()).limit(1)).scalar()
 
 
+def _count_before(engine: sa.Engine, table: sa.Table, until: dt.datetime) -> int:
+    """How many rows were recorded before ``until`` (a range scan of the recorded_at index)."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)
+                                .where(table.c.recorded_at < until)).scalar())
+
+
 def _load_previous(ctx: _Ctx, previous_dir: Path, date: dt.date) -> _Base | None:
     """The snapshot of ``date - 1`` in ``previous_dir`` as a base for ``date``; None (fresh) if it is not usable."""
     prev = date - dt.timedelta(days=1)
@@ -686,7 +758,9 @@ def _load_previous(ctx: _Ctx, previous_dir: Path, date: dt.date) -> _Base | None
         log.info("snapshot %s: %s is not the snapshot of %s; extracting fresh", date, folder, prev)
         return None
     try:
-        # the database must be the one the previous snapshot was taken from: same last row before its cutoff
+        # the database must hold, before the previous snapshot's cutoff, exactly the rows that snapshot read:
+        # the same last row, and as many rows. A row inserted since with an earlier recorded_at (back-dated)
+        # changes the count; the tables being append-only, an equal count means the same rows.
         for spec in (SALES, PRICES):
             latest = _latest_before(ctx.engine, spec.table, cutoff(prev))
             recorded = manifest["max_recorded_at"][spec.name]
@@ -694,6 +768,12 @@ def _load_previous(ctx: _Ctx, previous_dir: Path, date: dt.date) -> _Base | None
                     latest is not None and pd.Timestamp(latest) != pd.Timestamp(recorded)):
                 log.info("snapshot %s: the database's last %s row before %s is %s, the previous snapshot's %s; "
                          "extracting fresh", date, spec.name, cutoff(prev), latest, recorded)
+                return None
+            count, read = _count_before(ctx.engine, spec.table, cutoff(prev)), manifest["source_rows"][spec.name]
+            if count != read:
+                log.warning("snapshot %s: the database holds %d %s rows recorded before %s, the previous snapshot "
+                            "read %d: rows were back-dated (or removed) since it was taken; extracting fresh",
+                            date, count, spec.name, cutoff(prev), read)
                 return None
         sales = _read_base_table(ctx, folder / "sales.parquet", "sales", manifest["rows"]["sales"])
         prices = _read_base_table(ctx, folder / "prices.parquet", "prices", manifest["rows"]["prices"])
@@ -770,8 +850,9 @@ def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path, previous_d
 
     Files: ``calendar, items, stores, sales, prices`` (.parquet) and ``manifest.json``
     (row counts, max recorded_at, content hash, ``built_from``). ``sales`` is long:
-    item_id, store_id (categoricals), date, units (int16), sorted by store, item, date;
-    ``prices``: item_id, store_id, wm_yr_wk, sell_price (float32).
+    item_id, store_id (categoricals), date, units (int32), sorted by store, item, date;
+    ``prices``: item_id, store_id, wm_yr_wk, sell_price (float64, as recorded). Values are
+    exact: units above ``bounds.MAX_UNITS``, fractional, NULL or text are refused.
 
     ``previous_dir``, when it holds the snapshot of ``date - 1`` taken from this
     database, is the base: only the rows recorded on ``date`` are read and applied
@@ -798,6 +879,8 @@ def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path, previous_d
         _check_prices(ctx, delta_prices)
         max_recorded = {name: _max_recorded(base.manifest["max_recorded_at"][name], rows.max_recorded)
                         for name, rows in (("sales", delta), ("sell_prices", delta_prices))}
+        source_rows = {name: base.manifest["source_rows"][name] + rows.rows_read
+                       for name, rows in (("sales", delta), ("sell_prices", delta_prices))}
         sales = _apply(ctx, SALES, base.sales, delta)
         prices = _apply(ctx, PRICES, base.prices, delta_prices)
         del base  # the previous snapshot's columns, unless still the output's
@@ -816,21 +899,24 @@ def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path, previous_d
         del rows
         _check_sales(ctx, in_force, date, _last_day(in_force.key))
         max_recorded = {"sales": _max_recorded(None, in_force.max_recorded)}
+        source_rows = {"sales": in_force.rows_read}
         in_force.recorded_at = None  # frees every row's recorded_at: only messages needed them
         sales = _Table.from_keys(ctx, SALES, in_force.key, in_force.value)
         del in_force
         in_force = _latest(ctx, PRICES, _read_rows(ctx, PRICES, None, until))
         _check_prices(ctx, in_force)
         max_recorded["sell_prices"] = _max_recorded(None, in_force.max_recorded)
+        source_rows["sell_prices"] = in_force.rows_read
         in_force.recorded_at = None
         prices = _Table.from_keys(ctx, PRICES, in_force.key, in_force.value)
         del in_force
         built_from = "fresh"
-    return _write(ctx, date, until, out_dir, calendar, items, stores, sales, prices, max_recorded, built_from)
+    return _write(ctx, date, until, out_dir, calendar, items, stores, sales, prices,
+                  {"max_recorded_at": max_recorded, "source_rows": source_rows, "built_from": built_from})
 
 
 def _write(ctx: _Ctx, date: dt.date, until: dt.datetime, out_dir: Path, calendar, items, stores,
-           sales: _Table, prices: _Table, max_recorded: dict, built_from: str) -> dict:
+           sales: _Table, prices: _Table, provenance: dict) -> dict:
     # copy=False: the frames are views of the columns (no second copy of 60 M rows)
     frames = {
         "calendar": calendar,
@@ -840,13 +926,13 @@ def _write(ctx: _Ctx, date: dt.date, until: dt.datetime, out_dir: Path, calendar
             "item_id": pd.Categorical.from_codes(sales.item, categories=ctx.items),
             "store_id": pd.Categorical.from_codes(sales.store, categories=ctx.stores),
             "date": sales.third.view("datetime64[ns]"),
-            "units": sales.value.astype(np.int16, copy=False),
+            "units": _exact(sales.value, np.int32, "units"),
         }, copy=False),
         "prices": pd.DataFrame({
             "item_id": pd.Categorical.from_codes(prices.item, categories=ctx.items),
             "store_id": pd.Categorical.from_codes(prices.store, categories=ctx.stores),
             "wm_yr_wk": prices.third.astype(np.int32, copy=False),
-            "sell_price": prices.value.astype(np.float32, copy=False),
+            "sell_price": _exact(prices.value, np.float64, "sell_price"),
         }, copy=False),
     }
     if sales.n_series is None:
@@ -855,10 +941,11 @@ def _write(ctx: _Ctx, date: dt.date, until: dt.datetime, out_dir: Path, calendar
         "date": date.isoformat(),
         "recorded_before": until.isoformat(),
         "rows": {name: len(frame) for name, frame in frames.items()},
-        "max_recorded_at": max_recorded,
+        "max_recorded_at": provenance["max_recorded_at"],
+        "source_rows": provenance["source_rows"],
         "series": int(sales.n_series),
         "first_sales_date": str(np.datetime64(int(sales.third.min()), "ns").astype("datetime64[D]")),
-        "built_from": built_from,
+        "built_from": provenance["built_from"],
     }
     # the files are written while the hashes are computed: both spend their time outside the GIL
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -870,6 +957,14 @@ def _write(ctx: _Ctx, date: dt.date, until: dt.datetime, out_dir: Path, calendar
         "".join(manifest["content_hash"][n] for n in SNAPSHOT_FILES).encode()).hexdigest()
     storage.write_json(out_dir / "manifest.json", manifest)
     return manifest
+
+
+def _exact(values: np.ndarray, dtype, name: str) -> np.ndarray:
+    """``values`` as ``dtype``, or an error if that would change any of them (the checks above rule it out)."""
+    out = values.astype(dtype, copy=False)
+    if out is not values and not np.array_equal(out, values):
+        raise DataError(f"snapshot: {name} would not be stored exactly as {np.dtype(dtype).name}")
+    return out
 
 
 def read_snapshot(snapshot_dir: Path, name: str, **kwargs) -> pd.DataFrame:

@@ -104,10 +104,12 @@ def _reference_snapshot(engine, date, out_dir):
         if first is None:
             raise DataError("the sales table holds no rows: there is no history to forecast from")
         raise DataError(f"run date {date} is before any history: the first sales row was recorded at {first}")
+    source_rows = {"sales": len(sales)}
     sales = _ref_latest_per_key(sales, ["store", "item", "date"], "sales", describe)
     _ref_check_sales(sales, date, describe)
     prices = _ref_read_versioned(engine, db.sell_prices, ["item_id", "store_id", "wm_yr_wk"], "sell_price", until,
                                  item_ix, store_ix)
+    source_rows["sell_prices"] = len(prices)
     prices = _ref_latest_per_key(prices, ["store", "item", "wm_yr_wk"], "sell_prices", describe)
     bad = prices["sell_price"].isna() | (prices["sell_price"] <= 0)
     if bad.any():
@@ -118,13 +120,13 @@ def _reference_snapshot(engine, date, out_dir):
             "item_id": pd.Categorical.from_codes(sales["item"], categories=item_ix),
             "store_id": pd.Categorical.from_codes(sales["store"], categories=store_ix),
             "date": sales["date"].astype("datetime64[ns]"),
-            "units": sales["units"].astype(np.int16),
+            "units": sales["units"].astype(np.int32),
         }),
         "prices": pd.DataFrame({
             "item_id": pd.Categorical.from_codes(prices["item"], categories=item_ix),
             "store_id": pd.Categorical.from_codes(prices["store"], categories=store_ix),
             "wm_yr_wk": prices["wm_yr_wk"].astype(np.int32),
-            "sell_price": prices["sell_price"].astype(np.float32),
+            "sell_price": prices["sell_price"].astype(np.float64),
         }),
     }
     manifest = {
@@ -135,6 +137,7 @@ def _reference_snapshot(engine, date, out_dir):
             "sales": sales["recorded_at"].max().isoformat(),
             "sell_prices": prices["recorded_at"].max().isoformat() if len(prices) else None,
         },
+        "source_rows": source_rows,
         "series": int(sales.groupby(["store", "item"]).ngroups),
         "first_sales_date": sales["date"].min().date().isoformat(),
         "content_hash": {name: storage.frame_hash(frame) for name, frame in frames.items()},
@@ -441,3 +444,48 @@ def test_postgres_fresh_adbc_sqlalchemy_and_incremental_agree_with_sqlite(pg_wor
     build(pg, RUN_DATE, tmp_path / "pg-sqlalchemy")
     assert_same_snapshot(tmp_path / "pg-sqlalchemy", tmp_path / "sqlite" / RUN_DATE.isoformat())
     pg.dispose()
+
+
+# ----------------------------------------------------------------------------------------------
+# Rows back-dated after yesterday's snapshot was taken: today's snapshot is still the fresh one
+# ----------------------------------------------------------------------------------------------
+
+
+def back_dated(engine, d):
+    """Rows inserted now but recorded before the cutoff of ``d - 1`` and before its latest row: invisible to
+    a check of the latest recorded_at alone."""
+    db.bulk_insert(engine, db.sales, sales_frame([
+        ("TX_1", "FOODS_1_001", "2016-04-02", 31, "2016-04-03 12:00:00"),  # a correction of an old day
+        ("CA_1", "HOBBIES_1_001", "2015-12-30", 2, "2016-01-05 08:00:00"),  # a new key before the history began
+    ]))
+    add_prices(engine, [("CA_1", "FOODS_1_001", 11610, 7.25, "2016-04-01 00:00:00")])
+
+
+def assert_back_dated_rows_are_seen(engine, d, root):
+    build(engine, d - ONE_DAY, root / "prev")
+    back_dated(engine, d)
+    m = build(engine, d, root / "inc", previous=root / "prev")
+    assert m["built_from"] == "fresh"  # the count of rows before yesterday's cutoff gave them away
+    build(engine, d, root / "fresh")
+    assert_same_snapshot(root / "inc", root / "fresh")
+    sales = pd.read_parquet(root / "inc" / "sales.parquet")
+    row = sales[(sales.store_id == "TX_1") & (sales.item_id == "FOODS_1_001") & (sales.date == "2016-04-02")]
+    assert row["units"].tolist() == [31]
+    # and the next day builds on today's (complete) snapshot again
+    m = build(engine, d + ONE_DAY, root / "next", previous=root / "inc")
+    assert m["built_from"] == "previous"
+    build(engine, d + ONE_DAY, root / "next-fresh")
+    assert_same_snapshot(root / "next", root / "next-fresh")
+
+
+def test_back_dated_rows_make_the_incremental_snapshot_equal_the_fresh_one_on_sqlite(small_db, tmp_path):
+    _, engine = small_db  # its history ends on RUN_DATE, the "next" day of the check
+    assert_back_dated_rows_are_seen(engine, RUN_DATE - ONE_DAY, tmp_path)
+
+
+def test_back_dated_rows_make_the_incremental_snapshot_equal_the_fresh_one_on_postgres(pg_world, tmp_path):  # noqa: F811
+    engine = db.engine_for(pg_world)
+    try:
+        assert_back_dated_rows_are_seen(engine, RUN_DATE - ONE_DAY, tmp_path)
+    finally:
+        engine.dispose()

@@ -1,0 +1,117 @@
+"""Values arrive in the snapshot exactly or stop it with a message naming the row: no narrowing,
+no truncation, no wrap-around, whichever reader (ADBC or SQLAlchemy) serves the rows."""
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from pipeline import bounds, extract, storage
+from pipeline.errors import DataError
+from tests.conftest import RUN_DATE
+
+DAY = "2016-05-20"
+REC = "2016-05-21 10:00:00.000000"
+
+
+def _loose_tables(engine) -> None:
+    """Recreate sales and sell_prices without NOT NULL: a source database the pipeline did not create."""
+    path = engine.url.database
+    with sqlite3.connect(path) as conn:
+        for table, cols in (("sales", "store_id, item_id, date, units, recorded_at"),
+                            ("sell_prices", "store_id, item_id, wm_yr_wk, sell_price, recorded_at")):
+            conn.execute(f"ALTER TABLE {table} RENAME TO {table}_old")
+            kinds = {"units": "INTEGER", "sell_price": "FLOAT", "wm_yr_wk": "INTEGER", "date": "DATE",
+                     "recorded_at": "DATETIME", "store_id": "VARCHAR(10)", "item_id": "VARCHAR(40)"}
+            conn.execute(f"CREATE TABLE {table} ({', '.join(f'{c} {kinds[c]}' for c in cols.split(', '))})")
+            conn.execute(f"INSERT INTO {table} SELECT {cols} FROM {table}_old")
+            conn.execute(f"DROP TABLE {table}_old")
+            conn.execute(f"CREATE INDEX ix_{table}_recorded_at ON {table} (recorded_at)")
+
+
+def _insert(engine, table: str, value) -> None:
+    with sqlite3.connect(engine.url.database) as conn:
+        if table == "sales":
+            conn.execute("INSERT INTO sales VALUES ('TX_1', 'FOODS_1_001', ?, ?, ?)", (DAY, value, REC))
+        else:
+            conn.execute("INSERT INTO sell_prices VALUES ('TX_1', 'FOODS_1_001', 11616, ?, ?)", (value, REC))
+
+
+def _snapshot(engine, tmp_path, name="snap"):
+    out = tmp_path / name
+    with storage.atomic_dir(out) as tmp:
+        extract.extract_snapshot(engine, RUN_DATE, tmp)
+    return out
+
+
+@pytest.fixture(params=["adbc", "sqlalchemy"])
+def reader(request, monkeypatch):
+    if request.param == "sqlalchemy":
+        def no_adbc(engine):
+            raise extract._NoAdbc("disabled by the test")
+
+        monkeypatch.setattr(extract, "_adbc_connect", no_adbc)
+    return request.param
+
+
+@pytest.mark.parametrize("units", [0, 65_541, 70_000, 1_000_000, bounds.MAX_UNITS])
+def test_large_units_arrive_exactly(small_db, tmp_path, reader, units):
+    _, engine = small_db
+    _insert(engine, "sales", units)
+    sales = pd.read_parquet(_snapshot(engine, tmp_path) / "sales.parquet")
+    row = sales[(sales.store_id == "TX_1") & (sales.item_id == "FOODS_1_001") & (sales.date == DAY)]
+    assert row["units"].tolist() == [units]
+    assert sales["units"].dtype.itemsize >= 4
+
+
+@pytest.mark.parametrize("units, expected", [
+    (bounds.MAX_UNITS + 1, "whole numbers up to"), (1_000_000_000, "whole numbers up to"),
+    (2.5, "whole numbers up to"), (None, "whole numbers up to"), ("abc", "whole numbers up to"),
+    (float("nan"), "whole numbers up to"), (10**15, "whole numbers up to"),
+])
+def test_units_that_cannot_arrive_exactly_stop_the_snapshot_naming_the_row(small_db, tmp_path, reader, units,
+                                                                           expected):
+    _, engine = small_db
+    _loose_tables(engine)
+    _insert(engine, "sales", units)
+    with pytest.raises(DataError) as info:
+        _snapshot(engine, tmp_path)
+    message = str(info.value)
+    assert expected in message and "units" in message, message
+    for part in ("store_id=TX_1", "item_id=FOODS_1_001", "2016-05-20", "2016-05-21 10:00:00"):
+        assert part in message, message
+    assert not (tmp_path / "snap").exists()
+
+
+@pytest.mark.parametrize("price, expected", [
+    (None, "must be a number"), ("cheap", "must be a number"), (float("nan"), "must be a number"), (float("inf"), "must be a number"),
+    (0.0, "not positive"), (-1.5, "not positive"), (bounds.MAX_SELL_PRICE * 10, "above"),
+])
+def test_bad_prices_stop_the_snapshot_naming_the_row(small_db, tmp_path, reader, price, expected):
+    _, engine = small_db
+    _loose_tables(engine)
+    _insert(engine, "sell_prices", price)
+    with pytest.raises(DataError) as info:
+        _snapshot(engine, tmp_path)
+    message = str(info.value)
+    assert expected in message and "sell_price" in message, message
+    assert "store_id=TX_1" in message and "item_id=FOODS_1_001" in message and "11616" in message, message
+
+
+def test_prices_are_kept_as_recorded(small_db, tmp_path, reader):
+    _, engine = small_db
+    _insert(engine, "sell_prices", 1234.5678901)
+    prices = pd.read_parquet(_snapshot(engine, tmp_path) / "prices.parquet")
+    row = prices[(prices.store_id == "TX_1") & (prices.item_id == "FOODS_1_001") & (prices.wm_yr_wk == 11616)]
+    assert row["sell_price"].tolist() == [1234.5678901]
+
+
+def test_a_bad_value_recorded_after_the_run_date_does_not_stop_it(small_db, tmp_path):
+    _, engine = small_db
+    _loose_tables(engine)
+    with sqlite3.connect(engine.url.database) as conn:
+        conn.execute("INSERT INTO sales VALUES ('TX_1', 'FOODS_1_001', ?, 2.5, ?)",
+                     (DAY, f"{RUN_DATE + dt.timedelta(days=1)} 10:00:00.000000"))
+    assert (_snapshot(engine, tmp_path) / "sales.parquet").exists()
