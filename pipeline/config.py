@@ -76,6 +76,9 @@ class training(luigi.Config):  # noqa: N801
     seed = luigi.IntParameter(default=20160522)
     promotion_start = luigi.DateParameter(
         default=dt.date(2016, 5, 15), description="first training date whose model is gated (it is promoted as is)")
+    promotion_lookback = luigi.IntParameter(
+        default=3, description="a new model is compared with the models of this many previous training dates; "
+                               "a run date needs at most lookback + 1 trainings")
     promotion_margin = luigi.FloatParameter(
         default=0.02, description="a new model may be this much worse (relative WRMSSE) and still be promoted")
     serve_model = luigi.OptionalParameter(

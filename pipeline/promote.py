@@ -1,9 +1,13 @@
-"""No bad model promoted: a new model serves only if it is not worse than the serving one.
+"""No bad model promoted: a new model serves only if it is not worse than the recent models.
 
-Both models are scored on the new model's validation window (the last 28 days
-before its training date) by the M5 WRMSSE, with weights and scales as of the
-day before that window. The new model is promoted when
-``candidate ≤ incumbent × (1 + margin)``; otherwise the incumbent keeps serving.
+The candidate (the model of a training date T) and the models of the previous
+``lookback`` training dates are all scored on the candidate's validation window
+(the last 28 days before T) by the M5 WRMSSE, with weights and scales as of the
+day before that window. The candidate is promoted when
+``candidate ≤ best previous × (1 + margin)``; otherwise the best previous model
+serves. A decision needs those ``lookback + 1`` models and nothing else (no chain
+of earlier decisions), so a run date needs a bounded number of trainings whatever
+the date; and no model older than ``lookback`` training intervals ever serves.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from pipeline.train import VALID_DAYS, encode, load_model
 KEY = ["item_id", "store_id"]
 
 
-def validation_wrmsse(model_dirs: dict[str, Path], train_dir: Path, snapshot_dir: Path, run_date: dt.date) -> dict[str, float]:
+def validation_wrmsse(model_dirs: dict[object, Path], train_dir: Path, snapshot_dir: Path, run_date: dt.date) -> dict[str, float]:
     """WRMSSE of each model in ``model_dirs`` on the validation window of the training set in ``train_dir``.
 
     Only series with all 28 validation days (launched before the window) are scored.
@@ -50,18 +54,27 @@ def validation_wrmsse(model_dirs: dict[str, Path], train_dir: Path, snapshot_dir
     return scores
 
 
-def decide(candidate: dt.date, incumbent: dt.date | None, scores: dict[str, float], margin: float) -> dict:
-    """The promotion decision with both numbers; the first model of a chain (no incumbent) is promoted."""
-    if incumbent is None:
-        return {"candidate": candidate.isoformat(), "candidate_wrmsse": scores.get("candidate"), "incumbent": None,
-                "incumbent_wrmsse": None, "margin": margin, "promoted": True, "serving_model": candidate.isoformat(),
-                "reason": "first model of the promotion chain ([training] promotion_start)"}
-    cand, inc = scores["candidate"], scores["incumbent"]
+def decide(candidate: dt.date, scores: dict[dt.date, float], margin: float) -> dict:
+    """The promotion decision of ``candidate`` from the validation WRMSSE of it and of the previous models.
+
+    ``scores`` holds the candidate's own score and one per previous model (none: the first model of the
+    promotion window, promoted as is).
+    """
+    previous = {d: v for d, v in scores.items() if d != candidate}
+    base = {"candidate": candidate.isoformat(), "margin": margin,
+            "previous": {d.isoformat(): round(v, 6) for d, v in sorted(previous.items())}}
+    if not previous:
+        return {**base, "candidate_wrmsse": None, "incumbent": None, "incumbent_wrmsse": None, "promoted": True,
+                "serving_model": candidate.isoformat(),
+                "reason": "first model on or after [training] promotion_start: promoted as is"}
+    # the best previous model; on a tie the newer one
+    incumbent = min(previous, key=lambda d: (previous[d], -d.toordinal()))
+    cand, inc = scores[candidate], previous[incumbent]
     promoted = bool(cand <= inc * (1.0 + margin))
     return {
-        "candidate": candidate.isoformat(), "candidate_wrmsse": round(cand, 6),
-        "incumbent": incumbent.isoformat(), "incumbent_wrmsse": round(inc, 6), "margin": margin,
+        **base, "candidate_wrmsse": round(cand, 6), "incumbent": incumbent.isoformat(), "incumbent_wrmsse": round(inc, 6),
         "promoted": promoted, "serving_model": (candidate if promoted else incumbent).isoformat(),
-        "reason": (f"validation WRMSSE {cand:.4f} vs serving model's {inc:.4f} on the same window: "
-                   + ("not worse than" if promoted else "worse than") + f" the allowed {1 + margin:.2f}×"),
+        "reason": (f"validation WRMSSE {cand:.4f} vs {inc:.4f} of the best of the {len(previous)} previous model(s) "
+                   f"({incumbent}) on the same window: " + ("not worse than" if promoted else "worse than")
+                   + f" the allowed {1 + margin:.2f}×"),
     }

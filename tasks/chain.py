@@ -232,44 +232,37 @@ class CompileModel(DatedTask):
 
 
 class PromoteModel(luigi.Task):
-    """Whether the model trained on ``date`` serves, or the one serving before it keeps serving.
+    """Whether the model trained on ``date`` serves, or the best of the previous few keeps serving.
 
-    Writes ``data/models/<date>/promotion.json`` (both validation WRMSSEs, the
-    margin, the decision, the serving model). The chain of decisions starts at
-    ``[training] promotion_start``: the first model on or after it is promoted
-    as is; ``[training] serve_model`` pins a model for every date (roll back).
+    Writes ``data/models/<date>/promotion.json`` (every validation WRMSSE, the
+    margin, the decision, the serving model). The models compared are those of
+    the ``[training] promotion_lookback`` previous training dates on or after
+    ``promotion_start`` (see ``pipeline.promote``): at most lookback + 1 trainings,
+    whatever the date. ``[training] serve_model`` pins a model for every date (roll back).
     """
 
     date = luigi.DateParameter()
 
-    def previous(self) -> dt.date | None:
+    def previous_models(self) -> list[dt.date]:
         cfg = config.training()
-        prev = self.date - dt.timedelta(days=cfg.every_days)
-        return prev if prev >= cfg.promotion_start else None
+        dates = (self.date - dt.timedelta(days=k * cfg.every_days) for k in range(1, cfg.promotion_lookback + 1))
+        return [d for d in dates if d >= cfg.promotion_start]
 
     def requires(self):
-        req = {"model": TrainModel(self.date), "features": BuildTrainingFeatures(self.date),
-               "snapshot": ExtractSnapshot(self.date)}
-        if self.previous():
-            req["previous"] = PromoteModel(self.previous())
-        return req
+        return {"model": TrainModel(self.date), "features": BuildTrainingFeatures(self.date),
+                "snapshot": ExtractSnapshot(self.date), "previous": [TrainModel(d) for d in self.previous_models()]}
 
     def output(self):
         return luigi.LocalTarget(str(config.data_dir() / "models" / self.date.isoformat() / "promotion.json"))
 
     def run(self):
-        margin = config.training().promotion_margin
-        if "previous" not in self.input():
-            decision = promote.decide(self.date, None, {}, margin)
-        else:
-            incumbent = dt.date.fromisoformat(storage.read_json(self.input()["previous"].path)["serving_model"])
-            incumbent_model = yield TrainModel(incumbent)  # already trained: it served until now
-            scores = promote.validation_wrmsse(
-                {"candidate": self.input()["model"].path, "incumbent": incumbent_model.path},
-                self.input()["features"].path, self.input()["snapshot"].path, self.date)
-            decision = promote.decide(self.date, incumbent, scores, margin)
+        models = {self.date: self.input()["model"].path,
+                  **{d: t.path for d, t in zip(self.previous_models(), self.input()["previous"])}}
+        scores = ({} if len(models) == 1 else promote.validation_wrmsse(
+            models, self.input()["features"].path, self.input()["snapshot"].path, self.date))
+        decision = promote.decide(self.date, scores, config.training().promotion_margin)
         storage.atomic_file(self.output().path, (json.dumps(decision, indent=2, sort_keys=True) + "\n").encode())
-        self.set_status_message(decision["reason"] if decision["incumbent"] else "first model: promoted")
+        self.set_status_message(decision["reason"])
         log.info("promotion %s: %s", self.date, decision)
 
 

@@ -6,8 +6,8 @@ import datetime as dt
 import luigi
 import pytest
 
-from pipeline import promote, storage
-from tasks import DailyForecast, PromoteModel
+from pipeline import config, promote, storage
+from tasks import DailyForecast, PromoteModel, TrainModel
 from tests.conftest import RUN_DATE
 
 OK = luigi.execution_summary.LuigiStatusCode.SUCCESS
@@ -15,15 +15,52 @@ PREV = RUN_DATE - dt.timedelta(days=7)
 
 
 def test_decision_rule():
-    first = promote.decide(PREV, None, {}, 0.02)
-    assert first["promoted"] and first["serving_model"] == PREV.isoformat()
-    better = promote.decide(RUN_DATE, PREV, {"candidate": 0.80, "incumbent": 0.81}, 0.02)
+    first = promote.decide(PREV, {}, 0.02)
+    assert first["promoted"] and first["serving_model"] == PREV.isoformat() and first["incumbent"] is None
+    better = promote.decide(RUN_DATE, {RUN_DATE: 0.80, PREV: 0.81}, 0.02)
     assert better["promoted"] and better["serving_model"] == RUN_DATE.isoformat()
-    within = promote.decide(RUN_DATE, PREV, {"candidate": 0.82, "incumbent": 0.81}, 0.02)
+    within = promote.decide(RUN_DATE, {RUN_DATE: 0.82, PREV: 0.81}, 0.02)
     assert within["promoted"]
-    worse = promote.decide(RUN_DATE, PREV, {"candidate": 0.90, "incumbent": 0.81}, 0.02)
+    worse = promote.decide(RUN_DATE, {RUN_DATE: 0.90, PREV: 0.81}, 0.02)
     assert not worse["promoted"] and worse["serving_model"] == PREV.isoformat()
     assert worse["candidate_wrmsse"] == 0.9 and worse["incumbent_wrmsse"] == 0.81
+    # several previous models: the best of them on the candidate's window is the one to beat, and serves
+    older = PREV - dt.timedelta(days=7)
+    three = promote.decide(RUN_DATE, {RUN_DATE: 0.90, PREV: 0.95, older: 0.85}, 0.02)
+    assert not three["promoted"] and three["serving_model"] == older.isoformat()
+    assert three["previous"] == {older.isoformat(): 0.85, PREV.isoformat(): 0.95}
+    assert promote.decide(RUN_DATE, {RUN_DATE: 0.86, PREV: 0.95, older: 0.85}, 0.02)["promoted"]
+    tie = promote.decide(RUN_DATE, {RUN_DATE: 0.99, PREV: 0.85, older: 0.85}, 0.02)
+    assert tie["serving_model"] == PREV.isoformat()  # on a tie, the newer
+
+
+def training_dates_needed(task) -> set[dt.date]:
+    """Every TrainModel a task needs, from its static requirements (nothing is run)."""
+    seen, stack, dates = set(), [task], set()
+    while stack:
+        t = stack.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        if isinstance(t, TrainModel):
+            dates.add(t.date)
+        stack.extend(luigi.task.flatten(t.requires()))
+    return dates
+
+
+@pytest.mark.parametrize("start", ["2011-01-29", "2016-05-08", "2016-05-22"])
+@pytest.mark.parametrize("date", ["2016-05-22", "2016-05-25", "2030-01-01"])
+def test_a_run_date_needs_a_bounded_number_of_trainings(chain_env, start, date):
+    cfg = luigi.configuration.get_config()
+    cfg.set("training", "promotion_start", start)
+    try:
+        needed = training_dates_needed(DailyForecast(date=dt.date.fromisoformat(date)))
+        lookback = config.training().promotion_lookback
+    finally:
+        cfg.set("training", "promotion_start", RUN_DATE.isoformat())
+    assert 1 <= len(needed) <= lookback + 1
+    assert all(d >= dt.date.fromisoformat(start) for d in needed)
+    assert max(needed) <= dt.date.fromisoformat(date)
 
 
 @pytest.fixture
@@ -43,8 +80,12 @@ def test_the_chain_serves_the_promoted_model_and_records_both_numbers(gated):
     assert decision["candidate_wrmsse"] > 0 and decision["incumbent_wrmsse"] > 0
     manifest = storage.read_json(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "manifest.json")
     assert manifest["model_date"] == decision["serving_model"]
+    assert decision["previous"] == {PREV.isoformat(): decision["incumbent_wrmsse"]}
+    # the decision of 2016-05-22 did not need the one of 2016-05-15 (no chain of decisions)
+    assert not (chain_env.data / "models" / PREV.isoformat() / "promotion.json").exists()
+    assert chain_env.build([PromoteModel(date=PREV)]).status == OK
     first = storage.read_json(chain_env.data / "models" / PREV.isoformat() / "promotion.json")
-    assert first["promoted"] and first["incumbent"] is None  # 2016-05-15 starts the chain
+    assert first["promoted"] and first["incumbent"] is None  # 2016-05-15 is the first model of the window
 
 
 def test_a_worse_model_is_not_promoted(gated):
