@@ -1,7 +1,10 @@
 """``python -m pipeline.scheduler``: Luigi's central scheduler (luigid) set up for this project.
 
-* Port, address, state file and log folder come from ``[luigid]`` in luigi.cfg
-  (paths relative to the project root); logs go under ``data/logs/``.
+* Port, address, state file and log folder come from ``[luigid]`` in luigi.cfg, or
+  from ``--state-path`` / ``--logdir``. The state file and log folder belong to the
+  data folder: a relative path is under the data folder (``PIPELINE_DATA_DIR`` or
+  ``[pipeline] data_dir``, see ``state_file``), so a luigid started for another data
+  folder (a test's temporary one) neither reads nor writes the project's ``data/``.
 * Task history is recorded through SQLAlchemy into the project's database
   (``[task_history] db_connection``, default: the source database URL, i.e.
   ``PIPELINE_DATABASE_URL`` or ``[pipeline] database_url``), so the visualiser's
@@ -19,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 import luigi
 import sqlalchemy as sa
 
-from pipeline import config
+from pipeline import config, db, logs  # noqa: F401  (logs: log records are masked)
 
 logger = logging.getLogger("luigi.server")
 
@@ -33,8 +37,26 @@ class luigid(luigi.Config):  # noqa: N801 - section name in luigi.cfg
 
     address = luigi.Parameter(default="127.0.0.1")
     port = luigi.IntParameter(default=8082)
-    state_path = luigi.Parameter(default="data/luigid/state.pickle")
-    logdir = luigi.Parameter(default="data/logs")
+    state_path = luigi.Parameter(default="luigid/state.pickle",
+                                 description="relative: under the data folder")
+    logdir = luigi.Parameter(default="logs", description="relative: under the data folder")
+
+
+def in_data_dir(path: str) -> Path:
+    """A ``[luigid]`` path: absolute as given; relative ones under the data folder (``config.data_dir()``).
+
+    A relative path that starts with the configured data folder's own relative name
+    (``data/luigid/state.pickle`` with ``[pipeline] data_dir = data``, as luigi.cfg has
+    always spelled it) means the same place: that prefix is dropped, so the path follows
+    ``PIPELINE_DATA_DIR`` instead of staying in the project's ``data/``.
+    """
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    default = Path(config.pipeline().data_dir)
+    if not default.is_absolute() and p.parts[:len(default.parts)] == default.parts:
+        p = Path(*p.parts[len(default.parts):])
+    return config.data_dir() / p
 
 
 def upgrade_schema(engine: sa.Engine) -> None:
@@ -67,14 +89,25 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=settings.port)
     parser.add_argument("--address", default=settings.address)
-    parser.add_argument("--background", action="store_true", help="daemonize (writes data/luigid/luigid.pid)")
+    parser.add_argument("--state-path", default=settings.state_path,
+                        help="pickled scheduler state; relative: under the data folder (default: %(default)s)")
+    parser.add_argument("--logdir", default=settings.logdir,
+                        help="folder of luigi-server.log; relative: under the data folder (default: %(default)s)")
+    parser.add_argument("--background", action="store_true", help="daemonize (writes luigid.pid next to the state)")
     args = parser.parse_args(argv)
 
+    url = history_url()
+    try:
+        sa.engine.make_url(url)
+    except Exception as exc:  # noqa: BLE001 - luigid would die later with a traceback
+        parser.exit(2, f"pipeline.scheduler: task history database URL {db.redact(url)} is not a valid "
+                       f"SQLAlchemy URL ({exc.__class__.__name__}); check [task_history] db_connection, "
+                       "PIPELINE_DATABASE_URL or [pipeline] database_url\n")
     cfg = luigi.configuration.get_config()
     cfg.set("scheduler", "record_task_history", "true")
-    cfg.set("task_history", "db_connection", history_url())
-    state = config.resolve(settings.state_path)
-    logdir = config.resolve(settings.logdir)
+    cfg.set("task_history", "db_connection", url)
+    state = in_data_dir(args.state_path)
+    logdir = in_data_dir(args.logdir)
     state.parent.mkdir(parents=True, exist_ok=True)
     logdir.mkdir(parents=True, exist_ok=True)
     db_task_history._upgrade_schema = upgrade_schema

@@ -1,8 +1,20 @@
-"""Shared fixtures: small hand-made databases, the tiny synthetic world, and a fast chain configuration."""
+"""Shared fixtures: small hand-made databases, the tiny synthetic world, a fast chain configuration, luigid.
+
+Tests write only under their temporary folders: ``project_data_untouched`` (autouse,
+whole session) fails the session if the project's ``data/`` (or the data folder
+of the environment the tests were started from) changed while it ran.
+"""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import luigi
@@ -11,10 +23,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline import db, world
+from pipeline import config, db, world
 
 RUN_DATE = world.DEFAULT_RUN_DATE
 SHARED_M5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "m5"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_DATA = PROJECT_ROOT / "data"
 
 # a small, fast model for the chain tests; the schedule anchors on the default run date
 FAST_TRAINING = {
@@ -131,3 +145,127 @@ def chain_env(tmp_path, tiny_world_file, monkeypatch):
 
 def day(s: str) -> dt.date:
     return dt.date.fromisoformat(s)
+
+
+# ----------------------------------------------------------------------------------------------
+# The user's data is never touched
+# ----------------------------------------------------------------------------------------------
+
+
+def tree_state(root: Path) -> dict[str, tuple] | None:
+    """Every path under ``root`` with its kind, size and mtime (ns); None when ``root`` does not exist.
+
+    Folders are listed too: a file created and deleted again still changes its folder's mtime.
+    """
+    if not os.path.lexists(root):
+        return None
+    state = {".": ("dir", 0, root.lstat().st_mtime_ns)}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder) / name
+            try:
+                st = path.lstat()
+            except FileNotFoundError:  # removed while we looked: a change the comparison will show
+                continue
+            kind = "dir" if name in dirs else "file"
+            state[str(path.relative_to(root))] = (kind, st.st_size if kind == "file" else 0, st.st_mtime_ns)
+    return state
+
+
+def tree_changes(before: dict | None, after: dict | None) -> list[str]:
+    """What differs between two ``tree_state``s, one line per path."""
+    if before is None or after is None:
+        return [] if before == after else [f"the folder was {'created' if before is None else 'removed'}"]
+    changes = [f"+ {p}" for p in sorted(after.keys() - before.keys())]
+    changes += [f"- {p}" for p in sorted(before.keys() - after.keys())]
+    changes += [f"~ {p}" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]
+    return changes
+
+
+def guarded_data_dirs() -> list[Path]:
+    """The project's ``data/`` and the data folder of the environment the tests were started from."""
+    roots = [PROJECT_DATA]
+    if os.environ.get("PIPELINE_DATA_DIR"):
+        roots.append(config.resolve(os.environ["PIPELINE_DATA_DIR"]))
+    return list(dict.fromkeys(roots))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def project_data_untouched():
+    """Fail the session if the user's data folder changed while the tests ran.
+
+    Anything else writing there meanwhile (a real run in this checkout) fails it too: the
+    message lists the paths. PIPELINE_TESTS_ALLOW_DATA_CHANGES=1 turns the guard off.
+    """
+    if os.environ.get("PIPELINE_TESTS_ALLOW_DATA_CHANGES"):
+        yield
+        return
+    roots = guarded_data_dirs()
+    before = {root: tree_state(root) for root in roots}
+    yield
+    problems = []
+    for root in roots:
+        changes = tree_changes(before[root], tree_state(root))
+        if changes:
+            shown = "\n  ".join(changes[:20]) + (f"\n  ... {len(changes) - 20} more" if len(changes) > 20 else "")
+            problems.append(f"{root} changed during the test session (tests must write only under their "
+                            f"temporary folders):\n  {shown}")
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# The central scheduler, on a free port, every file of it under a temporary folder
+# ----------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def start_luigid(folder: Path, env: dict | None = None, explicit_paths: bool = True):
+    """``python -m pipeline.scheduler`` on a free port, its output in ``folder/luigid.out``; yields the port.
+
+    ``explicit_paths``: its state and logs go to ``folder/luigid/state.pickle`` and
+    ``folder/luigid-logs`` (``--state-path``, ``--logdir``); otherwise to its defaults,
+    under the environment's data folder (``PIPELINE_DATA_DIR``). Task history goes to
+    the environment's database (``PIPELINE_DATABASE_URL``, e.g. chain_env's copy of the
+    tiny world). On exit it is stopped with SIGTERM, so it saves its state as it would
+    on a real shutdown.
+    """
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "luigid.out"
+    cmd = [sys.executable, "-m", "pipeline.scheduler", "--port", str(port)]
+    if explicit_paths:
+        cmd += ["--state-path", str(folder / "luigid" / "state.pickle"), "--logdir", str(folder / "luigid-logs")]
+    with open(out, "w") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/task_list", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"luigid did not start: {out.read_text()}")
+                time.sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def luigid(chain_env, tmp_path):
+    """luigid for the chain's environment (history in its tiny world), files under ``tmp_path/scheduler``."""
+    with start_luigid(tmp_path / "scheduler") as port:
+        yield port

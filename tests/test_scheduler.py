@@ -1,43 +1,17 @@
-"""The central scheduler: task history on the project's database, the visualiser's graph and /history pages."""
+"""The central scheduler: task history on the project's database, the visualiser's graph and /history pages.
+
+The ``luigid`` fixture (tests/conftest.py) keeps the scheduler's state and logs under the test's tmp folder.
+"""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
-import pytest
 import sqlalchemy as sa
 
 from tests.browser import browse, png_rows, require_chromium
 from tests.conftest import RUN_DATE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def luigid(chain_env, tmp_path):
-    """``python -m pipeline.scheduler`` on a free port, history in the chain's (tiny world) database."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.scheduler", "--port", str(port)],
-                            stdout=open(tmp_path / "luigid.out", "w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/task_list", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise AssertionError((tmp_path / "luigid.out").read_text())
-            time.sleep(0.2)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def test_a_run_through_the_scheduler_is_recorded_and_shown(chain_env, luigid, tmp_path):
