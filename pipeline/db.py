@@ -11,6 +11,7 @@ import io
 import pandas as pd
 import sqlalchemy as sa
 
+from pipeline import masking
 from pipeline.errors import DatabaseError
 
 metadata = sa.MetaData()
@@ -97,16 +98,66 @@ forecast_metrics = sa.Table(
 SOURCE_TABLES = ("calendar", "items", "stores", "sell_prices", "sales")
 
 
-def redact(url: str) -> str:
-    """The URL with any password masked, for messages and logs."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL has no password we could find
-        return url
+class DatabaseURLError(DatabaseError):
+    """The database URL itself is wrong (SQLAlchemy cannot parse it): a setting to fix, no retry can help."""
+
+
+def redact(url) -> str:
+    """The URL with any password masked, for messages and logs, whether SQLAlchemy can parse it or not.
+
+    The password is also remembered (``pipeline.masking.remember``), so that it is
+    masked in any later log line or error text that quotes it without its URL.
+    """
+    if isinstance(url, sa.engine.URL):  # str() of a URL object already hides the password
+        if url.password:
+            masking.remember(str(url.password))
+        text = url.render_as_string(hide_password=True)
+    else:
+        text = str(url)
+        masking.remember(text)
+        try:
+            text = sa.engine.make_url(text).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - unparsable: masked below all the same
+            pass
+    return masking.mask(text, whole_url=True)
+
+
+def _secret_in_chain(exc: BaseException) -> bool:
+    """Whether ``exc`` or an exception it was raised from/during quotes a secret (a traceback would show it)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        try:
+            text = f"{exc} {exc.args!r}"
+        except Exception:  # noqa: BLE001 - a traceback would not show it either
+            text = ""
+        if masking.holds_secret(text):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _raise_masked(message: str, exc: Exception, kind: type[DatabaseError] = DatabaseError):
+    """Raise ``kind(message)`` from ``exc``, or from nothing if ``exc``'s traceback would quote a secret.
+
+    Luigi sends a failed task's whole traceback to the scheduler (``Task.on_failure``),
+    where the visualiser shows it and luigid pickles it: a chained cause is printed
+    there verbatim, so a cause that quotes the password is dropped (its type and
+    masked text are in ``message``).
+    """
+    if _secret_in_chain(exc):
+        raise kind(message) from None
+    raise kind(message) from exc
 
 
 def engine_for(url: str) -> sa.Engine:
-    """An engine for ``url``; raises DatabaseError naming the (redacted) URL if unreachable."""
+    """An engine for ``url``; raises DatabaseError naming the (redacted) URL if unparsable or unreachable."""
+    try:
+        sa.engine.make_url(url)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the same problem for the user
+        _raise_masked(f"source database URL {redact(url)} is not a valid SQLAlchemy URL "
+                      f"({masking.mask(f'{exc.__class__.__name__}: {exc}')}); "
+                      "check PIPELINE_DATABASE_URL or [pipeline] database_url", exc, DatabaseURLError)
     try:
         engine = sa.create_engine(url)
         if engine.dialect.name == "sqlite":
@@ -124,7 +175,8 @@ def engine_for(url: str) -> sa.Engine:
     except DatabaseError:
         raise
     except Exception as exc:
-        raise DatabaseError(f"cannot connect to source database {redact(url)}: {exc.__class__.__name__}: {exc}") from exc
+        _raise_masked(f"cannot connect to source database {redact(url)}: "
+                      f"{masking.mask(f'{exc.__class__.__name__}: {exc}')}", exc)
 
 
 def create_schema(engine: sa.Engine) -> None:
