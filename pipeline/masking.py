@@ -17,8 +17,10 @@ password. Three passes, each over-masks rather than under-masks:
    ``?password=s3cret&...`` and dict reprs ``'password': 's3cret'``.
 3. Known secrets: the passwords of every URL given to ``remember`` (``db.redact``
    remembers what it masks) and of ``PIPELINE_DATABASE_URL``, raw, percent-decoded
-   and percent-encoded, wherever they appear (a driver's message may quote a
-   password without its URL). Secrets shorter than ``MIN_KNOWN`` characters are
+   and percent-encoded, and their pieces between delimiters (``@ : / ? # & ; =``),
+   wherever they appear: a driver's message may quote a password without its URL,
+   and SQLAlchemy, splitting ``u:p@ss:w0rd@host:5432x`` at the first ``@``, reports
+   the port ``'w0rd@host:5432x'``. Secrets shorter than ``MIN_KNOWN`` characters are
    left to passes 1-2, or every log line would lose its vowels.
 """
 from __future__ import annotations
@@ -42,6 +44,7 @@ _KEY_VALUE = re.compile(
     r"""(?P<pw>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s&]+)""",
     re.I,
 )
+_DELIMITER = re.compile(r"[@:/?#&;=\s]")
 _known: set[str] = set()
 _remembered_env: str | None = None
 
@@ -74,6 +77,9 @@ def passwords(url: str) -> set[str]:
     spelled = set()
     for pw in found:
         spelled |= {pw, urllib.parse.unquote(pw), urllib.parse.quote(pw, safe=""), urllib.parse.unquote_plus(pw)}
+    for pw in list(spelled):  # the pieces a parser that splits at a delimiter shows as host, port...
+        cuts = [m.start() for m in _DELIMITER.finditer(pw)]
+        spelled |= {pw[i + 1:] for i in cuts} | {pw[:i] for i in cuts} | set(_DELIMITER.split(pw))
     return {s for s in spelled if s and s != MASK}
 
 

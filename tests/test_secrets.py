@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import traceback
@@ -35,6 +36,15 @@ SHAPES = [
     ("{'user': 'u', 'password': 's3cret-dict'}", ["s3cret-dict"], "{'user': 'u', 'password': '***'}"),
     ("PGPASSWORD=s3cret-env psql", ["s3cret-env"], "PGPASSWORD=*** psql"),
 ]
+
+
+def with_pieces(secrets: list[str]) -> list[str]:
+    """The secrets and their pieces of 4 characters or more between delimiters (a parser may show those)."""
+    pieces = [p for s in secrets for p in re.split(r"[@:/?#&;=\s]", s) if len(p) >= 4]
+    return list(dict.fromkeys(secrets + pieces))
+
+
+SHAPES = [(text, with_pieces(secrets), shown) for text, secrets, shown in SHAPES]
 # texts that hold no secret are left alone
 PLAIN = ["sqlite:///data/world.sqlite", "postgresql://u@host:5432/db", "postgresql://u:***@host/db",
          'FATAL: password authentication failed for user "u"', "tcp://127.0.0.1:8786",
@@ -140,6 +150,7 @@ def test_a_bad_database_url_fails_the_run_with_the_masked_url_and_leaks_nowhere(
 LEAKY = '''
 import logging
 import os
+import re
 
 import luigi
 
