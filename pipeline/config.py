@@ -130,6 +130,13 @@ class quality(luigi.Config):  # noqa: N801
     price_jump_weeks = luigi.IntParameter(default=1)
 
 
+class retry(luigi.Config):  # noqa: N801
+    """The ``[retry]`` section: how often a task's transient failure is retried in place (pipeline.retry)."""
+
+    attempts = luigi.IntParameter(default=3, description="tries of a task's run, the first included")
+    delay_seconds = luigi.FloatParameter(default=20.0, description="wait before each retry")
+
+
 def database_url() -> str:
     """The source database's SQLAlchemy URL (environment first, then luigi.cfg).
 

@@ -12,7 +12,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipeline import masking
-from pipeline.errors import DatabaseError
+from pipeline.errors import DatabaseError, DatabaseURLError  # noqa: F401  (DatabaseURLError: raised here, re-exported)
 
 metadata = sa.MetaData()
 
@@ -96,10 +96,6 @@ forecast_metrics = sa.Table(
 )
 
 SOURCE_TABLES = ("calendar", "items", "stores", "sell_prices", "sales")
-
-
-class DatabaseURLError(DatabaseError):
-    """The database URL itself is wrong (SQLAlchemy cannot parse it): a setting to fix, no retry can help."""
 
 
 def redact(url) -> str:

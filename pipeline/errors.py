@@ -9,6 +9,10 @@ class DatabaseError(PipelineError):
     """The source database cannot be reached or lacks what the pipeline needs."""
 
 
+class DatabaseURLError(DatabaseError):
+    """The database URL itself is wrong (SQLAlchemy cannot parse it): a setting to fix, no retry can help."""
+
+
 class DataError(PipelineError):
     """The data as of the run date is unusable (empty, negative, duplicated, out of range)."""
 

@@ -737,6 +737,27 @@ def _latest_before(engine: sa.Engine, table: sa.Table, until: dt.datetime):
                             .order_by(table.c.recorded_at.desc()).limit(1)).scalar()
 
 
+def missing_run_date(engine: sa.Engine, date: dt.date) -> str | None:
+    """Why ``date`` cannot be forecast because its sales were never recorded, or None.
+
+    A day's sales are recorded on that day (a row dated after the day it is recorded on is
+    refused as from the future), so a run date on which no sales row at all was recorded is
+    after the data's end, or its sales have not arrived. Two index lookups: a date years away
+    from the data is refused in milliseconds, before any work is scheduled for it.
+    """
+    latest = _latest_before(engine, db.sales, cutoff(date))
+    if latest is None:
+        with engine.connect() as conn:
+            first = conn.execute(sa.select(sa.func.min(db.sales.c.recorded_at))).scalar()
+        if first is None:
+            return "the sales table holds no rows: there is no history to forecast from"
+        return f"run date {date} is before any history: the first sales row was recorded at {first}"
+    if pd.Timestamp(latest) < pd.Timestamp(date):
+        return (f"no sales are recorded for the run date {date}: no sales row was recorded on that day, the last "
+                f"one before it at {latest}; a run date after the last recorded day cannot be forecast from")
+    return None
+
+
 def _count_before(engine: sa.Engine, table: sa.Table, until: dt.datetime) -> int:
     """How many rows were recorded before ``until`` (a range scan of the recorded_at index)."""
     with engine.connect() as conn:
@@ -863,6 +884,9 @@ def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path, previous_d
     cannot give a forecast; nothing is written then.
     """
     db.check_schema(engine)
+    missing = missing_run_date(engine, date)
+    if missing:
+        raise DataError(missing)
     calendar, items, stores = _read_master(engine)
     if items.empty or stores.empty:
         raise DataError(f"the items table holds {len(items)} rows and stores {len(stores)}: nothing to forecast")
@@ -889,12 +913,9 @@ def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path, previous_d
         built_from = "previous"
     else:
         rows = _read_rows(ctx, SALES, None, until)
-        if not len(rows):
-            with engine.connect() as conn:
-                first = conn.execute(sa.select(sa.func.min(db.sales.c.recorded_at))).scalar()
-            if first is None:
-                raise DataError("the sales table holds no rows: there is no history to forecast from")
-            raise DataError(f"run date {date} is before any history: the first sales row was recorded at {first}")
+        if not len(rows):  # missing_run_date found one: the table changed under the read
+            raise DataError(f"no sales rows recorded before {until} could be read; the sales table changed during "
+                            "the extraction, run again")
         in_force = _latest(ctx, SALES, rows)
         del rows
         _check_sales(ctx, in_force, date, _last_day(in_force.key))

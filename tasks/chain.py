@@ -15,7 +15,10 @@ import luigi
 
 from pipeline import compile as compile_
 from pipeline import config, db, extract, features, logs, promote, quality, score, storage, train
+from pipeline.dates import RunDateParameter
+from pipeline.errors import DataError, PipelineError
 from pipeline.schedule import model_date
+from tasks.base import PipelineTask
 
 log = logging.getLogger("pipeline")
 
@@ -71,10 +74,10 @@ class FeatureSetTarget(FolderTarget):
         return ["features.json", *(f"part-{s}.parquet" for s in storage.read_json(listing)["parts"])]
 
 
-class DatedTask(luigi.Task):
+class DatedTask(PipelineTask):
     """A task of one run date writing the folder ``<data_dir>/<stage>/<date>/``."""
 
-    date = luigi.DateParameter()
+    date = RunDateParameter()
     stage: str = ""
     files: tuple[str, ...] = ()
 
@@ -231,7 +234,7 @@ class CompileModel(DatedTask):
                                 f"{report['max_abs_diff']:.1e} on {report['rows']:,} rows")
 
 
-class PromoteModel(luigi.Task):
+class PromoteModel(PipelineTask):
     """Whether the model trained on ``date`` serves, or the best of the previous few keeps serving.
 
     Writes ``data/models/<date>/promotion.json`` (every validation WRMSSE, the
@@ -241,7 +244,7 @@ class PromoteModel(luigi.Task):
     whatever the date. ``[training] serve_model`` pins a model for every date (roll back).
     """
 
-    date = luigi.DateParameter()
+    date = RunDateParameter()
 
     def previous_models(self) -> list[dt.date]:
         cfg = config.training()
@@ -312,10 +315,36 @@ def _yesterday() -> dt.date:
     return dt.date.today() - dt.timedelta(days=1)
 
 
-class DailyForecast(luigi.WrapperTask):
-    """The cron entry point: the forecast of ``date`` (default: yesterday, the last complete day)."""
+class RunDateHasNoData(PipelineTask):
+    """Stands in for a run date's whole chain when the database shows no sales recorded on it: fails at once."""
 
-    date = luigi.DateParameter(default=_yesterday())
+    date = RunDateParameter()
+    reason = luigi.Parameter(significant=False)
+
+    def complete(self) -> bool:
+        return False
+
+    def run(self):
+        self.set_status_message(self.reason)
+        raise DataError(self.reason)
+
+
+class DailyForecast(luigi.WrapperTask):
+    """The cron entry point: the forecast of ``date`` (default: yesterday, the last complete day).
+
+    A date whose sales were never recorded (after the data's end, a clock far ahead of the
+    data) schedules one failing task with the reason, not a chain of trainings; a database
+    that cannot be asked right now leaves that to the chain's own tasks (they retry).
+    """
+
+    date = RunDateParameter(default=_yesterday())
 
     def requires(self):
+        if not ScoreForecast(self.date).complete():
+            try:
+                missing = extract.missing_run_date(db.engine_for(config.database_url()), self.date)
+            except PipelineError:
+                missing = None
+            if missing:
+                return RunDateHasNoData(self.date, missing)
         return ScoreForecast(self.date)

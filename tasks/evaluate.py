@@ -9,6 +9,8 @@ import pandas as pd
 import luigi
 
 from pipeline import config, db, evaluate, storage
+from pipeline.dates import RunDateParameter
+from tasks.base import PipelineTask
 from tasks.chain import DatedTask, ExtractSnapshot, FolderTarget, ScoreForecast
 
 
@@ -19,7 +21,7 @@ class ActualsRecorded(luigi.ExternalTask):
     external dependency and runs it on a later invocation; nothing fails.
     """
 
-    date = luigi.DateParameter()
+    date = RunDateParameter()
 
     def complete(self) -> bool:
         return evaluate.actuals_recorded(db.engine_for(config.database_url()), self.date, config.pipeline().horizon)
@@ -46,11 +48,11 @@ class Evaluate(DatedTask):
             evaluate.publish_metrics(db.engine_for(config.database_url()), table)
 
 
-class Backtest(luigi.Task):
+class Backtest(PipelineTask):
     """The chain and ``Evaluate`` for every date in [start, stop), and WRMSSE per date and model."""
 
-    start = luigi.DateParameter()
-    stop = luigi.DateParameter(description="exclusive, as in Luigi's range tools")
+    start = RunDateParameter()
+    stop = RunDateParameter(description="exclusive, as in Luigi's range tools")
 
     def dates(self) -> list[dt.date]:
         return [self.start + dt.timedelta(days=k) for k in range((self.stop - self.start).days)]

@@ -8,6 +8,8 @@ import pandas as pd
 import luigi
 
 from pipeline import config, report, storage
+from pipeline.dates import RunDateParameter
+from tasks.base import PipelineTask
 from tasks.chain import DatedTask, ExtractSnapshot, FolderTarget, ScoreForecast, TrainModel
 from tasks.evaluate import Backtest, Evaluate
 
@@ -37,11 +39,11 @@ class Report(DatedTask):
             report.write_page(tmp / "index.html", page)
 
 
-class BacktestReport(luigi.Task):
+class BacktestReport(PipelineTask):
     """``data/reports/backtest_<start>_<stop>/index.html``: WRMSSE over the run dates, model and baselines."""
 
-    start = luigi.DateParameter()
-    stop = luigi.DateParameter(description="exclusive, as in Luigi's range tools")
+    start = RunDateParameter()
+    stop = RunDateParameter(description="exclusive, as in Luigi's range tools")
 
     def requires(self):
         return Backtest(start=self.start, stop=self.stop)

@@ -105,7 +105,7 @@ def chain_env(tmp_path, tiny_world_file, monkeypatch):
     cfg_file = tmp_path / "test-luigi.cfg"
     cfg_file.write_text("[training]\n" + "".join(f"{k} = {v}\n" for k, v in FAST_TRAINING.items())
                         + "[compiler]\n" + "".join(f"{k} = {v}\n" for k, v in FAST_COMPILER.items())
-                        + "[scheduler]\nretry_count = 1\n[worker]\nkeep_alive = false\n")
+                        + "[retry]\nattempts = 1\n[worker]\nkeep_alive = false\n")
     monkeypatch.setenv("LUIGI_CONFIG_PATH", str(cfg_file))
     cfg = luigi.configuration.get_config()
     fast = [("training", FAST_TRAINING), ("compiler", FAST_COMPILER)]
@@ -115,10 +115,12 @@ def chain_env(tmp_path, tiny_world_file, monkeypatch):
             cfg.add_section(section)
         for key, value in values.items():
             cfg.set(section, key, value)
-    saved_retries = cfg.get("scheduler", "retry_count", None)
+    saved_retries = cfg.get("retry", "attempts", None)
     saved_keep_alive = cfg.get("worker", "keep_alive", None)
     # a failure in a test is final at once, and nothing waits for retries (retries have their own test)
-    cfg.set("scheduler", "retry_count", "1")
+    if not cfg.has_section("retry"):
+        cfg.add_section("retry")
+    cfg.set("retry", "attempts", "1")
     cfg.set("worker", "keep_alive", "false")
 
     class Env:
@@ -139,7 +141,10 @@ def chain_env(tmp_path, tiny_world_file, monkeypatch):
             cfg.remove_option(section, key)
         else:
             cfg.set(section, key, value)
-    cfg.set("scheduler", "retry_count", saved_retries or "999999999")
+    if saved_retries is None:
+        cfg.remove_option("retry", "attempts")
+    else:
+        cfg.set("retry", "attempts", saved_retries)
     cfg.set("worker", "keep_alive", saved_keep_alive or "false")
 
 

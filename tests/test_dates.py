@@ -63,11 +63,10 @@ def test_the_parameter_parses_as_luigis_date_parameter():
 
 
 def test_the_real_tasks_use_it():
-    """After tasks/ swapped luigi.DateParameter for RunDateParameter: `luigi --module pipeline` says it in one line."""
+    """`luigi --module pipeline DailyForecast --date 2016-13-01` says it in one line."""
     from tasks import DailyForecast
 
-    if not isinstance(DailyForecast.date, RunDateParameter):
-        pytest.skip("tasks/ still use luigi.DateParameter for the run date")
+    assert isinstance(DailyForecast.date, RunDateParameter)
     done = subprocess.run([sys.executable, "-m", "luigi", "--module", "pipeline", "DailyForecast", "--date",
                            "2016-13-01", "--local-scheduler"], capture_output=True, text=True, timeout=300,
                           cwd=PROJECT_ROOT)

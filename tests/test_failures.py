@@ -104,21 +104,22 @@ def test_a_database_that_blinks_fails_cleanly_and_succeeds_on_retry(chain_env, t
     def come_back():  # ...and back once the first attempt has failed
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            if log.exists() and "FAILED" in log.read_text():
+            if log.exists() and "retry:" in log.read_text():
                 break
             time.sleep(0.05)
         hidden.rename(db_file)
 
     cfg = Path(os.environ["LUIGI_CONFIG_PATH"])
-    cfg.write_text(cfg.read_text().replace("retry_count = 1", "retry_count = 3\nretry_delay = 2")
-                   .replace("keep_alive = false", "keep_alive = true"))
+    cfg.write_text(cfg.read_text().replace("attempts = 1", "attempts = 3\ndelay_seconds = 2"))
     back = threading.Thread(target=come_back)
     back.start()
     done = subprocess.run(luigi_cmd(), capture_output=True, text=True, timeout=600)
     back.join()
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
-    assert "does not exist" in out and "succeeded in a retry" in out
+    text = log.read_text()
+    assert "does not exist" in text and "attempt 2 of 3" in text and "succeeded in a retry" in text, text[-3000:]
+    assert "FAILED" not in text
     assert (chain_env.data / "forecasts" / RUN_DATE.isoformat() / "forecast.parquet").exists()
 
 

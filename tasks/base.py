@@ -1,0 +1,52 @@
+"""What every task of the pipeline shares: transient errors retried in place, the rest failing once, clearly.
+
+A :class:`~pipeline.errors.PipelineError` (bad data, an unreachable database, an unwritable
+folder) already says what is wrong and where, so its failure is reported as that one message
+(console, log file, visualiser) without a Python traceback; any other exception is a bug and keeps
+its traceback. Luigi's own retries are not used ([worker] keep_alive = false): they would repeat
+errors that cannot heal; ``pipeline.retry`` retries the transient ones inside the task instead.
+"""
+from __future__ import annotations
+
+import logging
+
+import luigi
+
+from pipeline import config, masking, retry
+from pipeline.errors import PipelineError
+
+
+class _OneLineForPipelineErrors(logging.Filter):
+    """Drop the traceback of a record whose exception is a PipelineError (its message says it all)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], PipelineError):
+            record.msg = f"{record.msg}: {type(record.exc_info[1]).__name__}: %s"
+            record.args = (*(record.args or ()), record.exc_info[1])
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_filter = _OneLineForPipelineErrors()
+if _filter not in logging.getLogger("luigi-interface").filters:
+    logging.getLogger("luigi-interface").addFilter(_filter)
+
+
+def _policy() -> tuple[int, float]:
+    cfg = config.retry()
+    return max(1, cfg.attempts), max(0.0, cfg.delay_seconds)
+
+
+class PipelineTask(luigi.Task):
+    """Base of the pipeline's tasks: ``run`` retried on transient errors (see ``pipeline.retry``)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        run = cls.__dict__.get("run")
+        if run is not None and not getattr(run, "__retrying__", False):
+            cls.run = retry.retrying(run, str, _policy)
+
+    def on_failure(self, exception):
+        if isinstance(exception, PipelineError):
+            return f"{type(exception).__name__}: {exception}"
+        return masking.mask(super().on_failure(exception))  # the traceback goes to luigid's state
