@@ -801,7 +801,9 @@ def main(argv: list[str] | None = None) -> int:
         # one line, without the SQL statement SQLAlchemy appends to its messages
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         show.close()
-        print(f"pipeline.world: {reason}", file=sys.stderr)
+        from pipeline import masking
+
+        print(f"pipeline.world: {masking.mask(reason)}", file=sys.stderr)
         return 1
     show.close()
     print(json.dumps({"url": db.redact(args.url), **summary}, indent=2, default=str))
