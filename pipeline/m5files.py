@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import db
+from pipeline.bounds import MAX_SELL_PRICE  # one bound for the importer and the snapshot
 from pipeline.errors import DataError
 
 CALENDAR_FILE = "calendar.csv"
@@ -41,8 +42,8 @@ CALENDAR_COLUMNS = ("date", "wm_yr_wk", "weekday", "wday", "month", "year", "d",
 SALES_ID_COLUMNS = ("id", "item_id", "dept_id", "cat_id", "store_id", "state_id")
 PRICE_COLUMNS = ("store_id", "item_id", "wm_yr_wk", "sell_price")
 
-MAX_UNITS = 2_147_483_647  # the largest value of the 32-bit sales.units column (sa.Integer)
-MAX_SELL_PRICE = 100_000.0  # a unit price above this is a typo, not a price (store CA_1's range: 0.01..30.98)
+MAX_UNITS = 2_147_483_647  # the largest value of the 32-bit sales.units column (sa.Integer); the
+# snapshot takes at most bounds.MAX_UNITS of them (what float32 features and labels hold exactly)
 
 _DAY_COLUMN = re.compile(r"d_[1-9][0-9]*")
 _ITEM_ID = re.compile(r"[A-Za-z0-9]+_[A-Za-z0-9]+_[A-Za-z0-9]+")  # category_department_number
