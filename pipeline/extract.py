@@ -280,20 +280,36 @@ def _ints(values: np.ndarray) -> np.ndarray:
 
 
 def _numbers(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """A value column as float64 and a mask of the rows that hold no number (NULL, text, NaN).
-
-    Drivers give a column of mixed SQLite types as the widest of them: integers, doubles, or
-    text (integers then spelled exactly, doubles in ``%e``); text that is no number is bad.
-    """
+    """A numeric value column as float64 and a mask of the rows that hold no number (NULL, NaN, infinite)."""
     t = col.type
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
         values = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
-    elif pa.types.is_string(t) or pa.types.is_large_string(t):
-        values = pd.to_numeric(pd.Series(col.to_numpy(zero_copy_only=False)), errors="coerce").to_numpy(np.float64)
     else:
         values = np.full(len(col), np.nan)
     values = np.where(col.is_null().to_numpy(zero_copy_only=False), np.nan, values)
     return values, ~np.isfinite(values)
+
+
+def _text_rows(col: pa.Array) -> np.ndarray | None:
+    """For a value column that a driver gives as text (SQLite keeps text in a numeric column as is, and
+    then spells that batch's doubles with 6 digits): the rows to name, those that are no number first."""
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return None
+    parsed = pd.to_numeric(pd.Series(col.to_numpy(zero_copy_only=False)), errors="coerce").to_numpy(np.float64)
+    not_numbers = np.flatnonzero(~np.isfinite(parsed))
+    return not_numbers if len(not_numbers) else np.arange(len(col))
+
+
+def _sqlite_text_rows(engine: sa.Engine, spec: _Spec) -> list[str]:
+    """The first rows whose value SQLite stores as text (none elsewhere: other databases type their columns)."""
+    if engine.dialect.name != "sqlite":
+        return []
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            f"SELECT {', '.join(quote(c) for c in spec.columns)} FROM {quote(spec.name)} "
+            f"WHERE typeof({quote(spec.value)}) = 'text' ORDER BY {quote('recorded_at')} LIMIT 3").fetchall()
+    return [" ".join(f"{c}={v!r}" if c == spec.value else f"{c}={v}" for c, v in zip(spec.columns, row)) for row in rows]
 
 
 def _values(ctx: _Ctx, spec: _Spec, batch: pa.RecordBatch) -> np.ndarray:
@@ -301,8 +317,15 @@ def _values(ctx: _Ctx, spec: _Spec, batch: pa.RecordBatch) -> np.ndarray:
 
     Units must be whole numbers no larger than MAX_UNITS (negative ones are refused once in
     force, see _check_sales: a later correction may mend them); a price must be a finite number.
+    Text in the column is refused whatever it spells: the driver's text of the other values
+    of its batch is not exact.
     """
     col = batch.column(spec.value)
+    text = _text_rows(col)
+    if text is not None:
+        rows = _sqlite_text_rows(ctx.engine, spec) or [_raw_row(batch, int(i)) for i in text[:3]]
+        raise DataError(f"{spec.name}: {spec.value} must be stored as numbers, the column holds text; first: "
+                        + "; ".join(rows))
     if spec.value == "units" and pa.types.is_integer(col.type) and not col.null_count:
         values = _ints(col.to_numpy(zero_copy_only=False))
         bad = values > MAX_UNITS

@@ -68,7 +68,7 @@ def test_large_units_arrive_exactly(small_db, tmp_path, reader, units):
 
 @pytest.mark.parametrize("units, expected", [
     (bounds.MAX_UNITS + 1, "whole numbers up to"), (1_000_000_000, "whole numbers up to"),
-    (2.5, "whole numbers up to"), (None, "whole numbers up to"), ("abc", "whole numbers up to"),
+    (2.5, "whole numbers up to"), (None, "whole numbers up to"), ("abc", "stored as numbers"),
     (float("nan"), "whole numbers up to"), (10**15, "whole numbers up to"),
 ])
 def test_units_that_cannot_arrive_exactly_stop_the_snapshot_naming_the_row(small_db, tmp_path, reader, units,
@@ -86,7 +86,7 @@ def test_units_that_cannot_arrive_exactly_stop_the_snapshot_naming_the_row(small
 
 
 @pytest.mark.parametrize("price, expected", [
-    (None, "must be a number"), ("cheap", "must be a number"), (float("nan"), "must be a number"), (float("inf"), "must be a number"),
+    (None, "must be a number"), ("cheap", "stored as numbers"), (float("nan"), "must be a number"), (float("inf"), "must be a number"),
     (0.0, "not positive"), (-1.5, "not positive"), (bounds.MAX_SELL_PRICE * 10, "above"),
 ])
 def test_bad_prices_stop_the_snapshot_naming_the_row(small_db, tmp_path, reader, price, expected):
@@ -98,6 +98,22 @@ def test_bad_prices_stop_the_snapshot_naming_the_row(small_db, tmp_path, reader,
     message = str(info.value)
     assert expected in message and "sell_price" in message, message
     assert "store_id=TX_1" in message and "item_id=FOODS_1_001" in message and "11616" in message, message
+
+
+def test_text_that_spells_a_number_is_refused_too(small_db, tmp_path, reader):
+    """In a column without a numeric type SQLite keeps '7' as text; the driver then spells the batch's
+    doubles with 6 digits, so nothing in that batch can be taken as exact."""
+    _, engine = small_db
+    with sqlite3.connect(engine.url.database) as conn:
+        conn.execute("ALTER TABLE sales RENAME TO sales_old")
+        conn.execute("CREATE TABLE sales (store_id, item_id, date, units, recorded_at)")
+        conn.execute("INSERT INTO sales SELECT * FROM sales_old")
+        conn.execute("DROP TABLE sales_old")
+        conn.execute("CREATE INDEX ix_sales_recorded_at ON sales (recorded_at)")
+        conn.execute("INSERT INTO sales VALUES ('TX_1', 'FOODS_1_001', ?, '7', ?)", (DAY, REC))
+    with pytest.raises(DataError, match="units must be stored as numbers, the column holds text") as info:
+        _snapshot(engine, tmp_path)
+    assert "units='7'" in str(info.value) and "store_id=TX_1" in str(info.value)
 
 
 def test_prices_are_kept_as_recorded(small_db, tmp_path, reader):
