@@ -31,6 +31,18 @@ Checks (thresholds are fields of :class:`Thresholds`, defaults in brackets)
                              the median. Days of a ``closed_events`` [Christmas] calendar event
                              (stores closed) are never checked nor used as reference; with fewer
                              than ``outlier_min_reference`` [4] reference days the check passes.
+    ``history_change``       every sales row that became known since the previous snapshot, whatever
+                             day it is for (a new key or a changed value; the run date's rows too):
+                             units up by more than max(``history_factor`` [10] x the
+                             ``history_quantile`` [95 %] quantile of the series' ``history_days``
+                             [56] days before the row's date, ``history_min_units`` [100] on a past
+                             day, ``history_run_date_min_units`` [1,000] on the run date); a past
+                             day whose total the changes moved far outside the weekday band of
+                             ``daily_total_outlier``; a key of the previous snapshot with no row
+                             now (history deleted); more past keys changed or added than
+                             ``history_max_changed_days`` [1] days' worth of rows. Without a
+                             previous snapshot it passes, saying it could not compare. Rules and
+                             their rationale: :mod:`pipeline.history_checks`.
     ``price_not_positive``   a sell_price that is zero, negative or missing (whole history).
     ``price_jump``           an item-store's price changing by more than a factor
                              ``price_jump_factor`` [5] (up or down) from its previous priced week,
@@ -65,14 +77,12 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from pipeline import history_checks
 from pipeline.errors import DataError
 
 CHECKS = ("negative_units", "duplicate_keys", "future_dates", "vanished_series", "new_from_nothing",
-          "daily_total_outlier", "price_not_positive", "price_jump")
+          "daily_total_outlier", "history_change", "price_not_positive", "price_jump")
 REPORT_FILES = ("quality.json", "quality.md")
 NULL_ID = "<null>"  # how a missing item_id / store_id is shown
 
@@ -90,6 +100,12 @@ class Thresholds:
     closed_events: tuple[str, ...] = ("Christmas",)
     price_jump_factor: float = 5.0
     price_jump_weeks: int = 1
+    history_days: int = 56
+    history_quantile: float = 0.95
+    history_factor: float = 10.0
+    history_min_units: int = 100
+    history_run_date_min_units: int = 1000
+    history_max_changed_days: float = 1.0
     max_offending: int = 20
 
 
@@ -116,11 +132,16 @@ class CheckResult:
 
 @dataclasses.dataclass(frozen=True)
 class PreviousSnapshot:
-    """What the checks need of the previous snapshot: its date and the ids that had sales rows."""
+    """What the checks need of the previous snapshot: its date, the ids that had sales rows, its sales.
+
+    ``sales`` (item_id, store_id, date, units) is what ``history_change`` compares with; without
+    it that check passes, saying it could not compare.
+    """
 
     date: dt.date
     store_ids: frozenset[str]
     item_ids: frozenset[str]
+    sales: pd.DataFrame | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclasses.dataclass
@@ -280,30 +301,24 @@ def run_checks(snapshot_dir: Path | str, run_date: dt.date | str, previous_snaps
 
 
 def read_previous(snapshot_dir: Path | str) -> PreviousSnapshot:
-    """The date (manifest, else the last sales date) and the ids with sales rows of a snapshot."""
+    """The date (manifest, else the last sales date), the ids with sales rows and the sales of a snapshot."""
     snapshot_dir = Path(snapshot_dir)
     manifest = _manifest(snapshot_dir)
-    path = snapshot_dir / "sales.parquet"
+    sales = pd.read_parquet(snapshot_dir / "sales.parquet", columns=["item_id", "store_id", "date", "units"])
     if manifest and manifest.get("date"):
         date = dt.date.fromisoformat(manifest["date"])
     else:
-        date = pd.Timestamp(pc.max(pq.read_table(path, columns=["date"])["date"]).as_py()).date()
-    return PreviousSnapshot(date, _ids_in_column(path, "store_id"), _ids_in_column(path, "item_id"))
+        date = pd.Timestamp(sales["date"].max()).date()
+    return PreviousSnapshot(date, _names_with_rows(sales["store_id"]), _names_with_rows(sales["item_id"]), sales)
 
 
-def _ids_in_column(path: Path, column: str) -> frozenset[str]:
-    """The distinct non-null values of a parquet column; a dictionary column by counting its indices."""
-    col = pq.read_table(path, columns=[column])[column]
-    out: set[str] = set()
-    for chunk in col.chunks:
-        if pa.types.is_dictionary(chunk.type):
-            indices = chunk.indices.to_numpy(zero_copy_only=False)
-            valid = indices[chunk.is_valid().to_numpy(zero_copy_only=False)] if chunk.null_count else indices
-            used = np.flatnonzero(np.bincount(valid.astype(np.int64), minlength=len(chunk.dictionary)))
-            out.update(str(x) for x in chunk.dictionary.take(pa.array(used)).to_pylist())
-        else:
-            out.update(str(x) for x in pc.unique(chunk.drop_null()).to_pylist())
-    return frozenset(out)
+def _names_with_rows(col: pd.Series) -> frozenset[str]:
+    """The distinct non-null values of an id column (a categorical's by counting its codes)."""
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        col = col.astype("category")
+    codes = col.cat.codes.to_numpy()
+    used = np.flatnonzero(np.bincount(codes + 1, minlength=len(col.cat.categories) + 1)[1:])  # code -1: missing
+    return frozenset(str(x) for x in col.cat.categories[used])
 
 
 def check_frames(frames: Mapping[str, pd.DataFrame], run_date: dt.date | str, previous: PreviousSnapshot | None = None,
@@ -688,11 +703,8 @@ def _daily_total_outlier(s: _Snap) -> CheckResult:
         return _result(s, "daily_total_outlier", 0,
                        f"not checked on {d} ({weekday}): only {len(ref)} usable same-weekday day(s) in the previous "
                        f"{t.outlier_weeks} weeks (at least {t.outlier_min_reference} needed)")
-    values = np.array([v for _, v in ref])
-    med = float(np.median(values))
-    mad = float(np.median(np.abs(values - med)))
-    lo, hi = med - t.outlier_k * mad, med + t.outlier_k * mad
-    rel = abs(total - med) / med if med > 0 else (math.inf if total > 0 else 0.0)
+    med, mad, lo, hi = (float(x) for x in history_checks.weekday_band(np.array([v for _, v in ref]), t.outlier_k))
+    rel = float(history_checks.relative_deviation(total, med))
     outside = total < lo or total > hi
     head = (f"total units on {d} ({weekday}) are {_num(total)}, the same weekday's median over the previous "
             f"{t.outlier_weeks} weeks is {_num(med)} (MAD {_num(mad)})")
@@ -787,6 +799,28 @@ def _price_jump(s: _Snap) -> CheckResult:
                    f"previous priced week {since}, e.g. {eg}" + ("; ..." if len(idx) > 3 else ""), rows)
 
 
+def _history_change(s: _Snap) -> CheckResult:
+    prev = s.previous
+    sales = prev.sales if prev is not None else None
+    if prev is not None and sales is None:
+        return _result(s, "history_change", 0, "not checked: the previous snapshot's sales rows were not given, "
+                                               "so the rows that became known since it cannot be told apart")
+    cur = history_checks.Sales(s.store.codes, s.store.names, s.item.codes, s.item.names, s.ticks, s.ticks_per_day,
+                               s.units)
+    old = None
+    if sales is not None:
+        store, item = _ids(sales["store_id"]), _ids(sales["item_id"])
+        dates = sales["date"].to_numpy()
+        if dates.dtype.kind != "M":
+            dates = pd.to_datetime(sales["date"]).to_numpy()
+        unit, n = np.datetime_data(dates.dtype)
+        old = history_checks.Sales(store.codes, store.names, item.codes, item.names, dates.view(np.int64),
+                                   int(np.timedelta64(1, "D") // np.timedelta64(n, unit)), sales["units"].to_numpy())
+    count, message, rows = history_checks.history_change(cur, old, prev.date if prev is not None else None, s.run_day,
+                                                         _closed_days(s), s.t)
+    return _result(s, "history_change", count, message, rows)
+
+
 _CHECK_FUNCS: dict[str, Callable[[_Snap], CheckResult]] = {
     "negative_units": _negative_units,
     "duplicate_keys": _duplicate_keys,
@@ -794,6 +828,7 @@ _CHECK_FUNCS: dict[str, Callable[[_Snap], CheckResult]] = {
     "vanished_series": _vanished_series,
     "new_from_nothing": _new_from_nothing,
     "daily_total_outlier": _daily_total_outlier,
+    "history_change": _history_change,
     "price_not_positive": _price_not_positive,
     "price_jump": _price_jump,
 }
