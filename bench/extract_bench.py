@@ -31,6 +31,7 @@ def load(impl: str | None):
         return extract
     spec = importlib.util.spec_from_file_location("extract_impl", impl)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

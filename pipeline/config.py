@@ -128,6 +128,12 @@ class quality(luigi.Config):  # noqa: N801
     outlier_k = luigi.FloatParameter(default=6.0)
     price_jump_factor = luigi.FloatParameter(default=5.0)
     price_jump_weeks = luigi.IntParameter(default=1)
+    history_days = luigi.IntParameter(default=56)
+    history_quantile = luigi.FloatParameter(default=0.95)
+    history_factor = luigi.FloatParameter(default=10.0)
+    history_min_units = luigi.IntParameter(default=100)
+    history_run_date_min_units = luigi.IntParameter(default=1000)
+    history_max_changed_days = luigi.FloatParameter(default=1.0)
 
 
 class retry(luigi.Config):  # noqa: N801

@@ -136,8 +136,13 @@ class CheckSnapshot(DatedTask):
         report = quality.run_checks(
             self.input()["snapshot"].path, self.date, previous_snapshot_dir=previous.path if previous else None,
             accepted=quality.parse_accepted(cfg.accept),
-            thresholds=quality.Thresholds(outlier_k=cfg.outlier_k, price_jump_factor=cfg.price_jump_factor,
-                                          price_jump_weeks=cfg.price_jump_weeks))
+            thresholds=quality.Thresholds(
+                outlier_k=cfg.outlier_k, price_jump_factor=cfg.price_jump_factor,
+                price_jump_weeks=cfg.price_jump_weeks, history_days=cfg.history_days,
+                history_quantile=cfg.history_quantile, history_factor=cfg.history_factor,
+                history_min_units=cfg.history_min_units,
+                history_run_date_min_units=cfg.history_run_date_min_units,
+                history_max_changed_days=cfg.history_max_changed_days))
         if not report.passed:
             failed_dir = self.output().path / "failed"
             with storage.atomic_dir(failed_dir) as tmp:
