@@ -70,10 +70,16 @@ def retrying(run: Callable, name: Callable[[object], str], policy: Callable[[], 
     """``run`` (a plain method, or a generator method yielding requirements as Luigi's dynamic
     dependencies do) retried on transient errors; ``policy()`` gives (attempts, delay in seconds)."""
 
-    def before_retry(self, exc: BaseException, attempt: int, attempts: int, delay: float) -> None:
+    def again(self, exc: BaseException, attempt: int, attempts: int, delay: float) -> bool:
+        """Whether to try again after ``exc`` (having waited), or to let it raise."""
+        if attempt == attempts or not is_transient(exc):
+            if attempt > 1 and is_transient(exc) and not _given_up:
+                _given_up.append(name(self))
+            return False
         log.warning("retry: %s failed with a transient error (%s: %s); attempt %d of %d in %.0f s",
                     name(self), type(exc).__name__, exc, attempt + 1, attempts, delay)
         sleep(delay)
+        return True
 
     def tries(self) -> tuple[int, float]:
         attempts, delay = policy()
@@ -82,10 +88,6 @@ def retrying(run: Callable, name: Callable[[object], str], policy: Callable[[], 
                         name(self), _given_up[0])
             return 1, delay
         return attempts, delay
-
-    def give_up(self, exc: BaseException, attempt: int) -> None:
-        if attempt > 1 and is_transient(exc) and not _given_up:
-            _given_up.append(name(self))
 
     def succeeded(self, attempt: int, attempts: int) -> None:
         if attempt > 1:
@@ -105,10 +107,8 @@ def retrying(run: Callable, name: Callable[[object], str], policy: Callable[[], 
                     succeeded(self, attempt, attempts)
                     return
                 except Exception as exc:
-                    if attempt == attempts or not is_transient(exc):
-                        give_up(self, exc, attempt)
+                    if not again(self, exc, attempt, attempts, delay):
                         raise
-                    before_retry(self, exc, attempt, attempts, delay)
     else:
         @functools.wraps(run)
         def wrapped(self):
@@ -117,10 +117,8 @@ def retrying(run: Callable, name: Callable[[object], str], policy: Callable[[], 
                 try:
                     result = run(self)
                 except Exception as exc:
-                    if attempt == attempts or not is_transient(exc):
-                        give_up(self, exc, attempt)
+                    if not again(self, exc, attempt, attempts, delay):
                         raise
-                    before_retry(self, exc, attempt, attempts, delay)
                 else:
                     succeeded(self, attempt, attempts)
                     return result

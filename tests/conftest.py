@@ -52,6 +52,37 @@ def sales_frame(rows: list[tuple]) -> pd.DataFrame:
     return frame
 
 
+POSTGRES_ADMIN_URL = os.environ.get("PIPELINE_TEST_POSTGRES_URL",
+                                    "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+@contextlib.contextmanager
+def fresh_postgres(prefix: str, password: str | None = None):
+    """The URL of a new, empty PostgreSQL database (dropped afterwards); the test skips, saying why,
+    when no server is reachable. ``password``: one the server ignores (trust auth) but the URL carries."""
+    import uuid
+
+    try:
+        admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # no server here: say so, do not pretend
+        pytest.skip(f"PostgreSQL not reachable at {db.redact(POSTGRES_ADMIN_URL)} ({type(exc).__name__}); "
+                    "set PIPELINE_TEST_POSTGRES_URL to run these tests")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name)
+    if password is not None:
+        url = url.set(password=password)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
 def small_db(tmp_path):
     """A hand-made database: 2 items x 2 stores, daily sales 2016-01-01..2016-05-22 recorded at 23:00.

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -19,7 +17,7 @@ import sqlalchemy as sa
 
 from pipeline import db, extract, m5import, storage
 from pipeline.errors import DataError
-from tests.conftest import SHARED_M5, sales_frame
+from tests.conftest import SHARED_M5, fresh_postgres, sales_frame
 
 NEEDED = ("calendar.parquet", "sales_train_validation_sample10.parquet", "sell_prices_CA_1.parquet",
           "sales_test_validation.parquet")
@@ -704,26 +702,13 @@ def test_bad_files_name_file_and_line(case, target, m5_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def pg_engine():
-    """An engine on a fresh PostgreSQL database (dropped afterwards), as in tests/test_postgres.py."""
-    admin_url = os.environ.get("PIPELINE_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-    try:
-        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # no server here: say so, do not pretend
-        pytest.skip(f"PostgreSQL not reachable at {db.redact(admin_url)} ({type(exc).__name__}); "
-                    "set PIPELINE_TEST_POSTGRES_URL to run these tests")
-    name = f"pipeline_m5import_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine = sa.create_engine(sa.engine.make_url(admin_url).set(database=name))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    """An engine on a fresh PostgreSQL database (dropped afterwards)."""
+    with fresh_postgres("pipeline_m5import") as url:
+        engine = sa.create_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def test_postgres_import_is_all_or_nothing_exact_and_idempotent(pg_engine, pieces, imported, evaluation_wide, tmp_path):

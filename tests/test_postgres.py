@@ -1,8 +1,6 @@
 """The same pipeline against a real PostgreSQL server (skipped with a message when none is reachable)."""
 from __future__ import annotations
 
-import os
-import uuid
 
 import luigi
 import pytest
@@ -10,35 +8,21 @@ import sqlalchemy as sa
 
 from pipeline import db, storage, world
 from tasks import DailyForecast, ExtractSnapshot
-from tests.conftest import RUN_DATE
+from tests.conftest import RUN_DATE, fresh_postgres
 
-ADMIN_URL = os.environ.get("PIPELINE_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 SECRET = "n0t-in-any-log"
 
 
 @pytest.fixture(scope="module")
 def pg_world():
     """A fresh PostgreSQL database holding the tiny world (seed 7, as the SQLite one); dropped afterwards."""
-    try:
-        admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # no server here: say so, do not pretend
-        pytest.skip(f"PostgreSQL not reachable at {db.redact(ADMIN_URL)} ({type(exc).__name__}); "
-                    "set PIPELINE_TEST_POSTGRES_URL to run these tests")
-    name = f"pipeline_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     # a password the server ignores (trust auth) but that must never appear in logs or outputs
-    url = sa.engine.make_url(ADMIN_URL).set(database=name, password=SECRET).render_as_string(hide_password=False)
-    try:
-        world.generate_world(url, scale="tiny", seed=7)
-        yield url
-    finally:
-        sa.create_engine(url).dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres("pipeline_test", password=SECRET) as url:
+        try:
+            world.generate_world(url, scale="tiny", seed=7)
+            yield url
+        finally:
+            sa.create_engine(url).dispose()
 
 
 def test_snapshots_from_sqlite_and_postgres_are_identical(pg_world, tiny_world_file, tmp_path):
