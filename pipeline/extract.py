@@ -782,10 +782,12 @@ def missing_run_date(engine: sa.Engine, date: dt.date) -> str | None:
 
 
 def _count_before(engine: sa.Engine, table: sa.Table, until: dt.datetime) -> int:
-    """How many rows were recorded before ``until`` (a range scan of the recorded_at index)."""
+    """How many rows were recorded before ``until``: all rows less the few recorded since (SQLite counts a
+    whole table from its smallest index's pages, several times faster than a range of 60 M index entries)."""
     with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(table)
-                                .where(table.c.recorded_at < until)).scalar())
+        total = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+        since = conn.execute(sa.select(sa.func.count()).select_from(table).where(table.c.recorded_at >= until)).scalar()
+    return int(total) - int(since)
 
 
 def _load_previous(ctx: _Ctx, previous_dir: Path, date: dt.date) -> _Base | None:
