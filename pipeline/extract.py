@@ -781,13 +781,38 @@ def missing_run_date(engine: sa.Engine, date: dt.date) -> str | None:
     return None
 
 
-def _count_before(engine: sa.Engine, table: sa.Table, until: dt.datetime) -> int:
-    """How many rows were recorded before ``until``: all rows less the few recorded since (SQLite counts a
-    whole table from its smallest index's pages, several times faster than a range of 60 M index entries)."""
+def _max_rowid(engine: sa.Engine, table: sa.Table) -> int | None:
+    """SQLite: the table's largest rowid (one b-tree lookup); None elsewhere."""
+    if engine.dialect.name != "sqlite":
+        return None
+    try:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql(
+                f"SELECT max(rowid) FROM {engine.dialect.identifier_preparer.quote(table.name)}").scalar()
+    except sa.exc.DBAPIError:  # a table WITHOUT ROWID: counted instead
+        return None
+
+
+def _unread_rows(engine: sa.Engine, table: sa.Table, until: dt.datetime, manifest: dict) -> int:
+    """How many rows recorded before ``until`` the snapshot of ``manifest`` did not read (back-dated rows
+    inserted after it was taken; negative: rows removed).
+
+    SQLite appends rows with growing rowids, so the rows inserted since are those above the rowid
+    the snapshot noted: a range of the table's own b-tree, a few thousand rows a day. Elsewhere all
+    rows are counted, less the few recorded since (a scan of the recorded_at index).
+    """
+    noted = (manifest.get("source_max_rowid") or {}).get(table.name)
     with engine.connect() as conn:
+        if engine.dialect.name == "sqlite" and noted is not None:
+            name = engine.dialect.identifier_preparer.quote(table.name)
+            return int(conn.exec_driver_sql(
+                # NOT INDEXED: the rowid range, not the recorded_at index (which the planner would pick)
+                f"SELECT count(*) FROM {name} NOT INDEXED WHERE rowid > {int(noted)} "
+                f"AND recorded_at < {_time_literal(engine, until)}"
+            ).scalar())
         total = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
         since = conn.execute(sa.select(sa.func.count()).select_from(table).where(table.c.recorded_at >= until)).scalar()
-    return int(total) - int(since)
+    return int(total) - int(since) - manifest["source_rows"][table.name]
 
 
 def _load_previous(ctx: _Ctx, previous_dir: Path, date: dt.date) -> _Base | None:
@@ -805,8 +830,7 @@ def _load_previous(ctx: _Ctx, previous_dir: Path, date: dt.date) -> _Base | None
         return None
     try:
         # the database must hold, before the previous snapshot's cutoff, exactly the rows that snapshot read:
-        # the same last row, and as many rows. A row inserted since with an earlier recorded_at (back-dated)
-        # changes the count; the tables being append-only, an equal count means the same rows.
+        # the same last row, and no row inserted since with an earlier recorded_at (back-dated).
         for spec in (SALES, PRICES):
             latest = _latest_before(ctx.engine, spec.table, cutoff(prev))
             recorded = manifest["max_recorded_at"][spec.name]
@@ -815,11 +839,11 @@ def _load_previous(ctx: _Ctx, previous_dir: Path, date: dt.date) -> _Base | None
                 log.info("snapshot %s: the database's last %s row before %s is %s, the previous snapshot's %s; "
                          "extracting fresh", date, spec.name, cutoff(prev), latest, recorded)
                 return None
-            count, read = _count_before(ctx.engine, spec.table, cutoff(prev)), manifest["source_rows"][spec.name]
-            if count != read:
-                log.warning("snapshot %s: the database holds %d %s rows recorded before %s, the previous snapshot "
-                            "read %d: rows were back-dated (or removed) since it was taken; extracting fresh",
-                            date, count, spec.name, cutoff(prev), read)
+            unread = _unread_rows(ctx.engine, spec.table, cutoff(prev), manifest)
+            if unread:
+                log.warning("snapshot %s: %d %s row(s) recorded before %s were %s since the previous snapshot was "
+                            "taken; extracting fresh", date, abs(unread), spec.name, cutoff(prev),
+                            "inserted (back-dated)" if unread > 0 else "removed")
                 return None
         sales = _read_base_table(ctx, folder / "sales.parquet", "sales", manifest["rows"]["sales"])
         prices = _read_base_table(ctx, folder / "prices.parquet", "prices", manifest["rows"]["prices"])
@@ -917,6 +941,8 @@ def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path, previous_d
         raise DataError(f"the items table holds {len(items)} rows and stores {len(stores)}: nothing to forecast")
     ctx = _Ctx(engine, pd.Index(items["item_id"]), pd.Index(stores["store_id"]))
     until = cutoff(date)
+    # noted before any row is read: a row inserted during the read is above it, and checked tomorrow
+    max_rowid = {spec.name: _max_rowid(engine, spec.table) for spec in (SALES, PRICES)}
 
     base = _load_previous(ctx, previous_dir, date) if previous_dir is not None else None
     if base is not None:
@@ -958,7 +984,8 @@ def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path, previous_d
         del in_force
         built_from = "fresh"
     return _write(ctx, date, until, out_dir, calendar, items, stores, sales, prices,
-                  {"max_recorded_at": max_recorded, "source_rows": source_rows, "built_from": built_from})
+                  {"max_recorded_at": max_recorded, "source_rows": source_rows, "source_max_rowid": max_rowid,
+                   "built_from": built_from})
 
 
 def _write(ctx: _Ctx, date: dt.date, until: dt.datetime, out_dir: Path, calendar, items, stores,
@@ -989,6 +1016,7 @@ def _write(ctx: _Ctx, date: dt.date, until: dt.datetime, out_dir: Path, calendar
         "rows": {name: len(frame) for name, frame in frames.items()},
         "max_recorded_at": provenance["max_recorded_at"],
         "source_rows": provenance["source_rows"],
+        "source_max_rowid": provenance["source_max_rowid"],
         "series": int(sales.n_series),
         "first_sales_date": str(np.datetime64(int(sales.third.min()), "ns").astype("datetime64[D]")),
         "built_from": provenance["built_from"],

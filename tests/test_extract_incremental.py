@@ -138,6 +138,7 @@ def _reference_snapshot(engine, date, out_dir):
             "sell_prices": prices["recorded_at"].max().isoformat() if len(prices) else None,
         },
         "source_rows": source_rows,
+        "source_max_rowid": {t.name: extract._max_rowid(engine, t) for t in (db.sales, db.sell_prices)},
         "series": int(sales.groupby(["store", "item"]).ngroups),
         "first_sales_date": sales["date"].min().date().isoformat(),
         "content_hash": {name: storage.frame_hash(frame) for name, frame in frames.items()},
@@ -167,11 +168,12 @@ def file_hashes(folder):
     return {name: storage.file_hash(folder / f"{name}.parquet") for name in extract.SNAPSHOT_FILES}
 
 
-def assert_same_snapshot(a, b):
+def assert_same_snapshot(a, b, provenance=("built_from",)):
     """Two snapshot folders hold the same bytes and their manifests agree on everything but how they were built."""
     assert file_hashes(a) == file_hashes(b)
     ma, mb = storage.read_json(a / "manifest.json"), storage.read_json(b / "manifest.json")
-    ma.pop("built_from", None), mb.pop("built_from", None)
+    for key in provenance:
+        ma.pop(key, None), mb.pop(key, None)
     assert ma == mb
 
 
@@ -422,6 +424,8 @@ def test_a_negative_row_corrected_the_same_day_is_fine(small_db, tmp_path):
 # ----------------------------------------------------------------------------------------------
 
 
+PER_DATABASE = ("built_from", "source_max_rowid")  # SQLite notes its rowids, PostgreSQL has none
+
 from tests.test_postgres import pg_world  # noqa: E402,F401  (the fixture: the tiny world on a fresh database)
 
 
@@ -436,14 +440,15 @@ def test_postgres_fresh_adbc_sqlalchemy_and_incremental_agree_with_sqlite(pg_wor
     assert storage.read_json(last / "manifest.json")["built_from"] == "previous"
     for date in dates:
         build(sqlite, date, tmp_path / "sqlite" / date.isoformat())
-        assert_same_snapshot(tmp_path / "pg" / "fresh" / date.isoformat(), tmp_path / "sqlite" / date.isoformat())
+        assert_same_snapshot(tmp_path / "pg" / "fresh" / date.isoformat(), tmp_path / "sqlite" / date.isoformat(),
+                             provenance=PER_DATABASE)
 
     def no_adbc(engine):
         raise extract._NoAdbc("disabled by the test")
 
     monkeypatch.setattr(extract, "_adbc_connect", no_adbc)
     build(pg, RUN_DATE, tmp_path / "pg-sqlalchemy")
-    assert_same_snapshot(tmp_path / "pg-sqlalchemy", tmp_path / "sqlite" / RUN_DATE.isoformat())
+    assert_same_snapshot(tmp_path / "pg-sqlalchemy", tmp_path / "sqlite" / RUN_DATE.isoformat(), provenance=PER_DATABASE)
     pg.dispose()
 
 
