@@ -165,9 +165,17 @@ def _read_master(engine: sa.Engine) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
         items = pd.read_sql(sa.select(db.items).order_by(db.items.c.item_id), conn)
         stores = pd.read_sql(sa.select(db.stores).order_by(db.stores.c.store_id), conn)
     calendar["date"] = pd.to_datetime(calendar["date"])
-    for col in ("wday", "month", "year", "snap_CA", "snap_TX", "snap_WI"):
-        calendar[col] = calendar[col].astype("int16")
-    calendar["wm_yr_wk"] = calendar["wm_yr_wk"].astype("int32")
+    for col, dtype in (("wday", "int16"), ("month", "int16"), ("year", "int16"), ("snap_CA", "int16"),
+                       ("snap_TX", "int16"), ("snap_WI", "int16"), ("wm_yr_wk", "int32")):
+        # SQLite holds any value in these columns: each must be a whole number its type holds
+        values = pd.to_numeric(calendar[col], errors="coerce").astype("float64").to_numpy()
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < np.iinfo(dtype).min) \
+            | (values > np.iinfo(dtype).max)
+        if bad.any():
+            first = calendar.iloc[int(np.argmax(bad))]
+            raise DataError(f"calendar: {col} must be a whole number that fits {dtype}; {int(bad.sum())} row(s) do "
+                            f"not, first: date={first['date'].date()} {col}={first[col]!r}")
+        calendar[col] = values.astype(dtype)
     for frame in (items, stores):
         for col in frame.columns:
             frame[col] = frame[col].astype(str)

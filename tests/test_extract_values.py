@@ -131,3 +131,17 @@ def test_a_bad_value_recorded_after_the_run_date_does_not_stop_it(small_db, tmp_
         conn.execute("INSERT INTO sales VALUES ('TX_1', 'FOODS_1_001', ?, 2.5, ?)",
                      (DAY, f"{RUN_DATE + dt.timedelta(days=1)} 10:00:00.000000"))
     assert (_snapshot(engine, tmp_path) / "sales.parquet").exists()
+
+
+@pytest.mark.parametrize("column, value", [("year", 70000), ("wday", 2.5), ("snap_CA", "yes"), ("wm_yr_wk", None)])
+def test_a_calendar_value_its_column_cannot_hold_stops_the_snapshot(small_db, tmp_path, column, value):
+    _, engine = small_db
+    with sqlite3.connect(engine.url.database) as conn:
+        if value is None:  # the pipeline's schema says NOT NULL; a database made elsewhere may not
+            conn.execute("ALTER TABLE calendar RENAME TO calendar_old")
+            conn.execute("CREATE TABLE calendar AS SELECT * FROM calendar_old")
+            conn.execute("DROP TABLE calendar_old")
+        conn.execute(f"UPDATE calendar SET {column} = ? WHERE date = '2016-05-20'", (value,))
+    with pytest.raises(DataError) as info:
+        _snapshot(engine, tmp_path)
+    assert f"calendar: {column} must be a whole number" in str(info.value) and "date=2016-05-20" in str(info.value)
