@@ -47,8 +47,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from pipeline import db, storage
-from pipeline.bounds import MAX_SELL_PRICE, MAX_UNITS
+from pipeline import db, source_values, storage
+from pipeline.bounds import MAX_SELL_PRICE
 from pipeline.errors import DataError
 
 log = logging.getLogger("pipeline")
@@ -165,17 +165,7 @@ def _read_master(engine: sa.Engine) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
         items = pd.read_sql(sa.select(db.items).order_by(db.items.c.item_id), conn)
         stores = pd.read_sql(sa.select(db.stores).order_by(db.stores.c.store_id), conn)
     calendar["date"] = pd.to_datetime(calendar["date"])
-    for col, dtype in (("wday", "int16"), ("month", "int16"), ("year", "int16"), ("snap_CA", "int16"),
-                       ("snap_TX", "int16"), ("snap_WI", "int16"), ("wm_yr_wk", "int32")):
-        # SQLite holds any value in these columns: each must be a whole number its type holds
-        values = pd.to_numeric(calendar[col], errors="coerce").astype("float64").to_numpy()
-        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < np.iinfo(dtype).min) \
-            | (values > np.iinfo(dtype).max)
-        if bad.any():
-            first = calendar.iloc[int(np.argmax(bad))]
-            raise DataError(f"calendar: {col} must be a whole number that fits {dtype}; {int(bad.sum())} row(s) do "
-                            f"not, first: date={first['date'].date()} {col}={first[col]!r}")
-        calendar[col] = values.astype(dtype)
+    calendar = source_values.calendar_numbers(calendar)
     for frame in (items, stores):
         for col in frame.columns:
             frame[col] = frame[col].astype(str)
@@ -275,95 +265,6 @@ def _microseconds(col: pa.Array) -> np.ndarray:
         return col.to_numpy(zero_copy_only=False).astype("datetime64[us]").astype(np.int64)
     values = pd.to_datetime(pd.Series(col.to_pylist()))  # anything else a driver may give
     return values.to_numpy().astype("datetime64[us]").astype(np.int64)
-
-
-def _ints(values: np.ndarray) -> np.ndarray:
-    """Integers as int32 when they fit, else int64 (never a narrowing)."""
-    values = np.asarray(values)
-    if values.dtype.kind not in "iu":
-        raise TypeError(f"not integers: {values.dtype}")
-    if values.size and (values.min() < -(1 << 31) or values.max() >= 1 << 31):
-        return values.astype(np.int64)
-    return values.astype(np.int32)
-
-
-def _numbers(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """A numeric value column as float64 and a mask of the rows that hold no number (NULL, NaN, infinite)."""
-    t = col.type
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        values = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
-    else:
-        values = np.full(len(col), np.nan)
-    values = np.where(col.is_null().to_numpy(zero_copy_only=False), np.nan, values)
-    return values, ~np.isfinite(values)
-
-
-def _text_rows(col: pa.Array) -> np.ndarray | None:
-    """For a value column that a driver gives as text (SQLite keeps text in a numeric column as is, and
-    then spells that batch's doubles with 6 digits): the rows to name, those that are no number first."""
-    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-        return None
-    parsed = pd.to_numeric(pd.Series(col.to_numpy(zero_copy_only=False)), errors="coerce").to_numpy(np.float64)
-    not_numbers = np.flatnonzero(~np.isfinite(parsed))
-    return not_numbers if len(not_numbers) else np.arange(len(col))
-
-
-def _sqlite_text_rows(engine: sa.Engine, spec: _Spec) -> list[str]:
-    """The first rows whose value SQLite stores as text (none elsewhere: other databases type their columns)."""
-    if engine.dialect.name != "sqlite":
-        return []
-    quote = engine.dialect.identifier_preparer.quote
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            f"SELECT {', '.join(quote(c) for c in spec.columns)} FROM {quote(spec.name)} "
-            f"WHERE typeof({quote(spec.value)}) = 'text' ORDER BY {quote('recorded_at')} LIMIT 3").fetchall()
-    return [" ".join(f"{c}={v!r}" if c == spec.value else f"{c}={v}" for c, v in zip(spec.columns, row)) for row in rows]
-
-
-def _values(ctx: _Ctx, spec: _Spec, batch: pa.RecordBatch) -> np.ndarray:
-    """The batch's units (int32/int64) or sell_price (float64), exactly; DataError naming the first rows otherwise.
-
-    Units must be whole numbers no larger than MAX_UNITS (negative ones are refused once in
-    force, see _check_sales: a later correction may mend them); a price must be a finite number.
-    Text in the column is refused whatever it spells: the driver's text of the other values
-    of its batch is not exact.
-    """
-    col = batch.column(spec.value)
-    text = _text_rows(col)
-    if text is not None:
-        rows = _sqlite_text_rows(ctx.engine, spec) or [_raw_row(batch, int(i)) for i in text[:3]]
-        raise DataError(f"{spec.name}: {spec.value} must be stored as numbers, the column holds text; first: "
-                        + "; ".join(rows))
-    if spec.value == "units" and pa.types.is_integer(col.type) and not col.null_count:
-        values = _ints(col.to_numpy(zero_copy_only=False))
-        bad = values > MAX_UNITS
-    else:
-        values, bad = _numbers(col)
-        if spec.value == "units":
-            bad |= (values != np.floor(values)) | (values > MAX_UNITS)
-            values = _ints(np.where(bad, 0, values).astype(np.int64))
-    if bad.any():
-        rule = (f"units must be whole numbers up to {MAX_UNITS:,} (the most the float32 features and labels "
-                "hold exactly), not NULL, text or fractions" if spec.value == "units"
-                else "sell_price must be a number, not NULL, text, NaN or infinite")
-        rows = np.flatnonzero(bad)
-        raise DataError(f"{spec.name}: {rule}; refused {len(rows)} row(s) of {batch.num_rows} read together, "
-                        "first: " + "; ".join(_raw_row(batch, int(i)) for i in rows[:3]))
-    return values
-
-
-def _no_nulls(spec: _Spec, batch: pa.RecordBatch) -> None:
-    for name in (spec.third, "recorded_at"):
-        col = batch.column(name)
-        if col.null_count:
-            i = int(np.argmax(col.is_null().to_numpy(zero_copy_only=False)))
-            raise DataError(f"{spec.name}: {col.null_count} row(s) with a NULL {name}; first: {_raw_row(batch, i)}")
-
-
-def _raw_row(batch: pa.RecordBatch, i: int) -> str:
-    """One row of a batch as read, for messages: ``item_id=… store_id=… date=… units=… recorded_at=…``."""
-    return " ".join(f"{name}={batch.column(name)[i].as_py()!r}" if name in ("units", "sell_price")
-                    else f"{name}={batch.column(name)[i].as_py()}" for name in batch.schema.names)
 
 
 class _UnknownIds:
@@ -505,17 +406,17 @@ def _convert(ctx: _Ctx, spec: _Spec, batches: Iterator[pa.RecordBatch]):
             if unknown.done(offset):
                 break
             continue
-        _no_nulls(spec, batch)
+        source_values.no_nulls(spec, batch)
         third_col = batch.column(spec.third)
         if spec.third == "date":
             third = np.floor_divide(_microseconds(third_col), _DAY_US)
         elif pa.types.is_integer(third_col.type):
-            third = _ints(third_col.to_numpy(zero_copy_only=False))
+            third = source_values.ints(third_col.to_numpy(zero_copy_only=False))
         else:
             raise DataError(f"{spec.name}: {spec.third} must be an integer week number, the column holds "
-                            f"{third_col.type}; first row: {_raw_row(batch, 0)}")
+                            f"{third_col.type}; first row: {source_values.raw_row(batch, 0)}")
         keys.append(ctx.key(store, item, third))
-        values.append(_values(ctx, spec, batch))
+        values.append(source_values.checked_values(ctx.engine, spec, batch))
         recs.append(_microseconds(batch.column("recorded_at")))
     return keys, values, recs, unknown
 
