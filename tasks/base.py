@@ -47,6 +47,7 @@ class PipelineTask(luigi.Task):
             cls.run = retry.retrying(run, str, _policy)
 
     def on_failure(self, exception):
+        # what is returned goes to the scheduler (visualiser, luigid's state): masked like every log line
         if isinstance(exception, PipelineError):
-            return f"{type(exception).__name__}: {exception}"
-        return masking.mask(super().on_failure(exception))  # the traceback goes to luigid's state
+            return masking.mask(f"{type(exception).__name__}: {exception}")
+        return masking.mask(super().on_failure(exception))

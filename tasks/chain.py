@@ -345,11 +345,17 @@ class DailyForecast(luigi.WrapperTask):
     date = RunDateParameter(default=_yesterday())
 
     def requires(self):
-        if not ScoreForecast(self.date).complete():
-            try:
-                missing = extract.missing_run_date(db.engine_for(config.database_url()), self.date)
-            except PipelineError:
-                missing = None
-            if missing:
-                return RunDateHasNoData(self.date, missing)
-        return ScoreForecast(self.date)
+        # Luigi asks several times (complete, then the graph): the database is asked once per task
+        if not hasattr(self, "_missing"):
+            self._missing = None
+            if not ScoreForecast(self.date).complete():
+                try:
+                    engine = db.engine_for(config.database_url())
+                except PipelineError:
+                    engine = None
+                if engine is not None:
+                    try:
+                        self._missing = extract.missing_run_date(engine, self.date)
+                    finally:
+                        engine.dispose()
+        return RunDateHasNoData(self.date, self._missing) if self._missing else ScoreForecast(self.date)

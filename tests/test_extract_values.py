@@ -46,6 +46,17 @@ def _snapshot(engine, tmp_path, name="snap"):
     return out
 
 
+def _refused(small_db, tmp_path, table: str, value) -> str:
+    """The message of the snapshot refusing a row of ``table`` holding ``value``; nothing is written."""
+    _, engine = small_db
+    _loose_tables(engine)
+    _insert(engine, table, value)
+    with pytest.raises(DataError) as info:
+        _snapshot(engine, tmp_path)
+    assert not (tmp_path / "snap").exists()
+    return str(info.value)
+
+
 @pytest.fixture(params=["adbc", "sqlalchemy"])
 def reader(request, monkeypatch):
     if request.param == "sqlalchemy":
@@ -73,16 +84,10 @@ def test_large_units_arrive_exactly(small_db, tmp_path, reader, units):
 ])
 def test_units_that_cannot_arrive_exactly_stop_the_snapshot_naming_the_row(small_db, tmp_path, reader, units,
                                                                            expected):
-    _, engine = small_db
-    _loose_tables(engine)
-    _insert(engine, "sales", units)
-    with pytest.raises(DataError) as info:
-        _snapshot(engine, tmp_path)
-    message = str(info.value)
+    message = _refused(small_db, tmp_path, "sales", units)
     assert expected in message and "units" in message, message
     for part in ("store_id=TX_1", "item_id=FOODS_1_001", "2016-05-20", "2016-05-21 10:00:00"):
         assert part in message, message
-    assert not (tmp_path / "snap").exists()
 
 
 @pytest.mark.parametrize("price, expected", [
@@ -90,12 +95,7 @@ def test_units_that_cannot_arrive_exactly_stop_the_snapshot_naming_the_row(small
     (0.0, "not positive"), (-1.5, "not positive"), (bounds.MAX_SELL_PRICE * 10, "above"),
 ])
 def test_bad_prices_stop_the_snapshot_naming_the_row(small_db, tmp_path, reader, price, expected):
-    _, engine = small_db
-    _loose_tables(engine)
-    _insert(engine, "sell_prices", price)
-    with pytest.raises(DataError) as info:
-        _snapshot(engine, tmp_path)
-    message = str(info.value)
+    message = _refused(small_db, tmp_path, "sell_prices", price)
     assert expected in message and "sell_price" in message, message
     assert "store_id=TX_1" in message and "item_id=FOODS_1_001" in message and "11616" in message, message
 
