@@ -51,12 +51,12 @@ browser:
 $(WORLD): | $(VENV)/.run-installed
 	@mkdir -p data
 	rm -f $(WORLD).partial
-	$(PY) -m pipeline.world --scale $(SCALE) --url sqlite:///$(CURDIR)/$(WORLD).partial
+	$(PY) -m pipeline.tools.world --scale $(SCALE) --url sqlite:///$(CURDIR)/$(WORLD).partial
 	mv $(WORLD).partial $(WORLD)
 
 data: $(VENV)/.run-installed
 ifeq ($(origin PIPELINE_DATABASE_URL),environment)
-	$(PY) -m pipeline.world --scale $(SCALE)
+	$(PY) -m pipeline.tools.world --scale $(SCALE)
 else
 	$(MAKE) --no-print-directory $(WORLD) SCALE=$(SCALE)
 endif
@@ -65,11 +65,11 @@ endif
 import-m5: $(VENV)/.run-installed
 	@test -n "$(M5_DIR)" || { echo "usage: make import-m5 M5_DIR=/path/to/m5-forecasting-accuracy"; exit 2; }
 	@mkdir -p data
-	$(PY) -m pipeline.m5import --dir $(M5_DIR)
+	$(PY) -m pipeline.tools.m5import --dir $(M5_DIR)
 
 run: $(VENV)/.run-installed $(NEED_WORLD)
 	$(LUIGI) --module pipeline DailyForecast --date $(DATE) --local-scheduler
-	$(PY) -m pipeline.show --date $(DATE)
+	$(PY) -m tasks.show --date $(DATE)
 
 report: $(VENV)/.run-installed $(NEED_WORLD)
 	$(LUIGI) --module pipeline Report --date $(DATE) --local-scheduler
@@ -80,7 +80,7 @@ backtest: $(VENV)/.run-installed $(NEED_WORLD)
 	@echo "backtest: data/backtests/$(START)_$(STOP)/wrmsse.csv, report: data/reports/backtest_$(START)_$(STOP)/index.html"
 
 scheduler: $(VENV)/.run-installed
-	$(PY) -m pipeline.scheduler
+	$(PY) -m tasks.scheduler
 
 # the peers' own environments (lleaves needs llvmlite 0.43, mlforecast pandas 2), from their pins
 bench/.venv-%/.installed: bench/requirements-%.txt

@@ -22,9 +22,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline import compile as C  # noqa: E402
-from pipeline import features as F  # noqa: E402
-from pipeline import train as T  # noqa: E402
+from pipeline.stages import compile as C  # noqa: E402
+from pipeline.core import features as F  # noqa: E402
+from pipeline.stages import features as feature_sets
+from pipeline.stages import train as T  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 from scoring import median_time  # noqa: E402
@@ -32,7 +33,7 @@ from scoring import median_time  # noqa: E402
 
 def main(model_dir: str, features_dir: str, configs: list[str]) -> int:
     booster, meta = T.load_model(Path(model_dir))
-    frame = F.read_feature_set(features_dir)
+    frame = feature_sets.read_feature_set(features_dir)
     frame = frame[frame["date"] >= pd.Timestamp(meta["validation_window"][0])]
     X = T.encode(frame, meta["vocab"], meta["features"])
     del frame

@@ -22,12 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline import db, storage  # noqa: E402
+from pipeline.data import db  # noqa: E402
+from pipeline.data import storage
 
 
 def load(impl: str | None):
     if not impl:
-        from pipeline import extract
+        from pipeline.stages import extract
         return extract
     spec = importlib.util.spec_from_file_location("extract_impl", impl)
     module = importlib.util.module_from_spec(spec)

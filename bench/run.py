@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 LUIGI = str(Path(PY).parent / "luigi")
 sys.path.insert(0, str(ROOT))
-from pipeline.world import SCALES  # noqa: E402
+from pipeline.tools.world import SCALES  # noqa: E402
 
 FIRST, TRAIN, DAILY = dt.date(2016, 5, 14), dt.date(2016, 5, 15), dt.date(2016, 5, 16)
 
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     if not world.exists():
         partial = world.with_suffix(".partial")
         partial.unlink(missing_ok=True)
-        stage = measured("generate", [PY, "-m", "pipeline.world", "--scale", args.scale,
+        stage = measured("generate", [PY, "-m", "pipeline.tools.world", "--scale", args.scale,
                                       "--url", f"sqlite:///{partial}"], env)
         generated.write_text(json.dumps(stage))
         partial.rename(world)

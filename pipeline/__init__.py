@@ -1,11 +1,18 @@
-"""Daily 28-day forecast of every item × store: domain logic, and the ``luigi --module pipeline`` entry point.
+"""Daily 28-day forecast of every item × store, in layers (imports go only downward):
 
-The stage modules (``extract``, ``features``, ``train``, ``compile``, ``score``)
-are plain functions of frames and paths. Importing this package also registers
-the Luigi tasks of ``tasks`` (and Luigi's range tools), so that
-``luigi --module pipeline DailyForecast`` and
-``luigi --module pipeline RangeDailyBase --of DailyForecast`` find them.
+* ``pipeline.core``   pure: keys, dates, the forecast spec, features, metrics, checks, the serving rule
+* ``pipeline.data``   data access: the source database, the snapshot dataset, atomic storage
+* ``pipeline.stages`` one module per stage: load, call the core, write (Dask mapping here)
+* ``pipeline.tools``  beside the chain: the world generator, the M5 importer
+* ``tasks``           the Luigi layer on top: tasks, configuration, backfill, the scheduler launcher
+
+This package is also the ``luigi --module pipeline`` entry point. Luigi imports it after
+importing itself, and only then are the tasks registered (with Luigi's range tools, for
+``RangeDailyBase --of DailyForecast``). A process without Luigi (a Dask worker, a notebook
+importing ``pipeline.core.metrics``) imports no Luigi, LightGBM or SQLAlchemy from here.
 """
-from pipeline import config as _config  # noqa: F401  (puts the project's luigi.cfg on Luigi's path)
-from luigi.tools.range import RangeDaily, RangeDailyBase  # noqa: F401,E402
-from tasks import *  # noqa: F401,F403,E402
+import sys as _sys
+
+if "luigi" in _sys.modules:
+    import tasks as _tasks  # noqa: F401  (registers the task classes with Luigi)
+    from luigi.tools import range as _range  # noqa: F401  (RangeDaily, RangeDailyBase)

@@ -1,10 +1,10 @@
 """What every task of the pipeline shares: transient errors retried in place, the rest failing once, clearly.
 
-A :class:`~pipeline.errors.PipelineError` (bad data, an unreachable database, an unwritable
+A :class:`~pipeline.core.errors.PipelineError` (bad data, an unreachable database, an unwritable
 folder) already says what is wrong and where, so its failure is reported as that one message
 (console, log file, visualiser) without a Python traceback; any other exception is a bug and keeps
 its traceback. Luigi's own retries are not used ([worker] keep_alive = false): they would repeat
-errors that cannot heal; ``pipeline.retry`` retries the transient ones inside the task instead.
+errors that cannot heal; ``tasks.retry`` retries the transient ones inside the task instead.
 """
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import logging
 
 import luigi
 
-from pipeline import config, masking, retry
-from pipeline.errors import PipelineError
+from tasks import config
+from pipeline.core import masking
+from tasks import retry
+from pipeline.core.errors import PipelineError
 
 
 class _OneLineForPipelineErrors(logging.Filter):
@@ -38,7 +40,7 @@ def _policy() -> tuple[int, float]:
 
 
 class PipelineTask(luigi.Task):
-    """Base of the pipeline's tasks: ``run`` retried on transient errors (see ``pipeline.retry``)."""
+    """Base of the pipeline's tasks: ``run`` retried on transient errors (see ``tasks.retry``)."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -1,7 +1,7 @@
 """The Luigi tasks of the daily chain: parameters, requires, output, and a run of a few lines.
 
 Every task takes the run date ``date`` and writes one folder
-``<data_dir>/<stage>/<date>/`` atomically (see ``pipeline.storage.atomic_dir``);
+``<data_dir>/<stage>/<date>/`` atomically (see ``pipeline.data.storage.atomic_dir``);
 a task is complete exactly when every file of its folder exists.
 """
 from __future__ import annotations
@@ -13,11 +13,21 @@ from pathlib import Path
 
 import luigi
 
-from pipeline import compile as compile_
-from pipeline import config, db, extract, features, logs, promote, quality, score, storage, train
-from pipeline.dates import RunDateParameter
-from pipeline.errors import DataError, PipelineError
-from pipeline.schedule import model_date
+from pipeline.stages import compile as compile_
+from tasks import config
+from pipeline.data import db
+from pipeline.stages import extract
+from pipeline.core import features
+from pipeline.stages import features as feature_sets
+from tasks import logs
+from pipeline.stages import promote
+from pipeline.stages import quality
+from pipeline.stages import score
+from pipeline.data import storage
+from pipeline.stages import train
+from tasks.dates import RunDateParameter
+from pipeline.core.errors import DataError, PipelineError
+from pipeline.core.schedule import model_date
 from tasks.base import PipelineTask
 
 log = logging.getLogger("pipeline")
@@ -173,7 +183,7 @@ class BuildFeatures(DatedTask):
     def run(self):
         self.report_progress(0.0, f"building {self.kind} features on Dask")
         with storage.atomic_dir(self.output().path) as tmp:
-            summary = features.build_feature_set(self.input()["snapshot"].path, self.date, self.target_dates(),
+            summary = feature_sets.build_feature_set(self.input()["snapshot"].path, self.date, self.target_dates(),
                                                  with_target=self.kind == "train", out_dir=tmp,
                                                  dask_options=self.dask_options())
         self.report_progress(1.0, f"{summary['rows']:,} rows of {summary['series']:,} series")
@@ -230,7 +240,7 @@ class CompileModel(DatedTask):
 
     def run(self):
         _, metadata = train.load_model(self.input()["model"].path)
-        sample = compile_.check_sample(features.read_feature_set(self.input()["features"].path), metadata)
+        sample = compile_.check_sample(feature_sets.read_feature_set(self.input()["features"].path), metadata)
         with storage.atomic_dir(self.output().path) as tmp:
             report = compile_.compile_and_check(self.input()["model"].path, sample, tmp, config.compile_options())
         log.info("compiled model %s: %s", self.date, report)
@@ -245,7 +255,7 @@ class PromoteModel(PipelineTask):
     Writes ``data/models/<date>/promotion.json`` (every validation WRMSSE, the
     margin, the decision, the serving model). The models compared are those of
     the ``[training] promotion_lookback`` previous training dates on or after
-    ``promotion_start`` (see ``pipeline.promote``): at most lookback + 1 trainings,
+    ``promotion_start`` (see ``pipeline.stages.promote``): at most lookback + 1 trainings,
     whatever the date. ``[training] serve_model`` pins a model for every date (roll back).
     """
 

@@ -8,8 +8,11 @@ import pandas as pd
 
 import luigi
 
-from pipeline import config, db, evaluate, storage
-from pipeline.dates import RunDateParameter
+from tasks import config
+from pipeline.data import db
+from pipeline.stages import evaluate
+from pipeline.data import storage
+from tasks.dates import RunDateParameter
 from tasks.base import PipelineTask
 from tasks.chain import DatedTask, ExtractSnapshot, FolderTarget, ScoreForecast
 

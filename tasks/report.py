@@ -7,8 +7,10 @@ import pandas as pd
 
 import luigi
 
-from pipeline import config, report, storage
-from pipeline.dates import RunDateParameter
+from tasks import config
+from pipeline.stages import report
+from pipeline.data import storage
+from tasks.dates import RunDateParameter
 from tasks.base import PipelineTask
 from tasks.chain import DatedTask, ExtractSnapshot, FolderTarget, ScoreForecast, TrainModel
 from tasks.evaluate import Backtest, Evaluate

@@ -23,8 +23,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline import config, db, world
-
+from tasks import config
+from pipeline.data import db
+from pipeline.tools import world
 RUN_DATE = world.DEFAULT_RUN_DATE
 SHARED_M5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "m5"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -263,7 +264,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def start_luigid(folder: Path, env: dict | None = None, explicit_paths: bool = True):
-    """``python -m pipeline.scheduler`` on a free port, its output in ``folder/luigid.out``; yields the port.
+    """``python -m tasks.scheduler`` on a free port, its output in ``folder/luigid.out``; yields the port.
 
     ``explicit_paths``: its state and logs go to ``folder/luigid/state.pickle`` and
     ``folder/luigid-logs`` (``--state-path``, ``--logdir``); otherwise to its defaults,
@@ -275,7 +276,7 @@ def start_luigid(folder: Path, env: dict | None = None, explicit_paths: bool = T
     port = free_port()
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / "luigid.out"
-    cmd = [sys.executable, "-m", "pipeline.scheduler", "--port", str(port)]
+    cmd = [sys.executable, "-m", "tasks.scheduler", "--port", str(port)]
     if explicit_paths:
         cmd += ["--state-path", str(folder / "luigid" / "state.pickle"), "--logdir", str(folder / "luigid-logs")]
     with open(out, "w") as sink:

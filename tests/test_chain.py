@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 import pipeline  # noqa: F401  (registers the tasks and the range tools)
-from pipeline import db, storage
+from pipeline.data import db
+from pipeline.data import storage
 from tasks import DailyForecast, ExtractSnapshot, PromoteModel, ScoreForecast
 from tests.conftest import RUN_DATE, sales_frame
 
@@ -193,8 +194,7 @@ def test_a_compiled_model_missing_a_block_is_not_complete_and_is_rebuilt(chain_e
 
 
 def test_dask_local_cluster_gives_the_same_forecast_as_in_process(chain_env, monkeypatch):
-    from pipeline import parallel
-
+    from pipeline.stages import parallel
     assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == luigi.execution_summary.LuigiStatusCode.SUCCESS
     in_process = storage.read_json(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "manifest.json")
     for stage in ("features", "forecasts"):
@@ -253,7 +253,7 @@ def test_the_readme_cron_line_catches_up_missed_days(chain_env):
 
 
 def test_backfill_command_shows_progress(chain_env):
-    done = subprocess.run([sys.executable, "-m", "pipeline.backfill", "--start", "2016-05-21", "--stop", "2016-05-23",
+    done = subprocess.run([sys.executable, "-m", "tasks.backfill", "--start", "2016-05-21", "--stop", "2016-05-23",
                            "--local-scheduler"], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "backfill 2016-05-21..2016-05-23 [" in done.stderr and "100.0%" in done.stderr

@@ -5,8 +5,8 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from pipeline import compile as compile_
-from pipeline.errors import ModelCheckError
+from pipeline.stages import compile as compile_
+from pipeline.core.errors import ModelCheckError
 
 N_ITEMS = 300  # wider than one 64-category word: TL2cgen writes a chain of range tests, which we rewrite
 

@@ -9,13 +9,13 @@ import sys
 import luigi
 import pytest
 
-from pipeline.dates import BadDate, RunDateParameter
+from tasks.dates import BadDate, RunDateParameter
 from tests.conftest import PROJECT_ROOT
 
 TASKS = '''
 import luigi
 
-from pipeline.dates import RunDateParameter
+from tasks.dates import RunDateParameter
 
 
 class Dated(luigi.Task):

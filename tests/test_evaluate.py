@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline import db, evaluate
-from pipeline.errors import DataError
+from pipeline.data import db
+from pipeline.stages import evaluate
+from pipeline.core.errors import DataError
 from tasks import Backtest, Evaluate
 from tests.conftest import RUN_DATE
 

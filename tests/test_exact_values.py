@@ -20,8 +20,14 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import bounds, db, extract, features, m5import, storage, world
-from pipeline.errors import DataError
+from pipeline.core import bounds
+from pipeline.data import db
+from pipeline.stages import extract
+from pipeline.core import features
+from pipeline.tools import m5import
+from pipeline.data import storage
+from pipeline.tools import world
+from pipeline.core.errors import DataError
 
 FIRST = dt.date(2016, 1, 1)
 DAYS = 60

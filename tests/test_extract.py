@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline import db, extract, storage
-from pipeline.errors import DatabaseError, DataError
+from pipeline.data import db
+from pipeline.stages import extract
+from pipeline.data import storage
+from pipeline.core.errors import DatabaseError, DataError
 from tests.conftest import RUN_DATE, sales_frame
 
 
@@ -152,7 +154,7 @@ def test_reading_one_store_gives_the_rows_of_a_filtered_read(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.extract import read_snapshot, read_snapshot_store
+    from pipeline.stages.extract import read_snapshot, read_snapshot_store
 
     stores = np.repeat(["CA_1", "CA_2", "TX_1"], [5000, 3, 4000])
     frame = pd.DataFrame({"item_id": pd.Categorical(np.resize(["A", "B", "C"], len(stores))),

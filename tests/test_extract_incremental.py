@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline import db, extract, storage
-from pipeline.errors import DataError
+from pipeline.data import db
+from pipeline.stages import extract
+from pipeline.data import storage
+from pipeline.core.errors import DataError
 from tests.conftest import RUN_DATE, sales_frame
 
 ONE_DAY = dt.timedelta(days=1)

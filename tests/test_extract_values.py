@@ -8,8 +8,10 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from pipeline import bounds, extract, storage
-from pipeline.errors import DataError
+from pipeline.core import bounds
+from pipeline.stages import extract
+from pipeline.data import storage
+from pipeline.core.errors import DataError
 from tests.conftest import RUN_DATE
 
 DAY = "2016-05-20"

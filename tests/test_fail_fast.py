@@ -39,8 +39,7 @@ def test_a_data_error_is_not_retried(chain_env):
     """The run date's own snapshot fails on bad data: once, not three times 20 s apart."""
     import sqlalchemy as sa
 
-    from pipeline import db
-
+    from pipeline.data import db
     _with_slow_retries()
     with chain_env.engine.begin() as conn:
         conn.execute(sa.insert(db.sales).values(store_id="CA_1", item_id="NOT_AN_ITEM", date=RUN_DATE, units=1,

@@ -13,7 +13,7 @@ from pathlib import Path
 import luigi
 import pytest
 
-from pipeline import storage
+from pipeline.data import storage
 from tasks import (BuildFeatures, BuildTrainingFeatures, CompileModel, DailyForecast, ExtractSnapshot, ScoreForecast,
                    TrainModel)
 from tests.conftest import RUN_DATE
@@ -85,8 +85,7 @@ def test_two_runs_started_at_once_give_one_correct_result(chain_env):
     import pandas as pd
     import sqlalchemy as sa
 
-    from pipeline import db
-
+    from pipeline.data import db
     with chain_env.engine.connect() as conn:
         n = conn.execute(sa.select(sa.func.count()).select_from(db.forecasts)).scalar()
     assert n == manifest["rows"]

@@ -7,9 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import features as F
-from pipeline import world
-
+from pipeline.core import features as F
+from pipeline.tools import world
 CAL = world.build_calendar()
 ITEMS = pd.DataFrame({"item_id": ["FOODS_1_001", "FOODS_1_002"], "dept_id": ["FOODS_1"] * 2, "cat_id": ["FOODS"] * 2})
 STORES = pd.DataFrame({"store_id": ["CA_1", "TX_1"], "state_id": ["CA", "TX"]})

@@ -6,7 +6,8 @@ import subprocess
 import sys
 import time
 
-from pipeline import config, scheduler
+from tasks import config
+from tasks import scheduler
 from tests.conftest import PROJECT_DATA, RUN_DATE, start_luigid, tree_changes, tree_state
 
 

@@ -15,8 +15,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline import db, extract, m5import, storage
-from pipeline.errors import DataError
+from pipeline.data import db
+from pipeline.stages import extract
+from pipeline.tools import m5import
+from pipeline.data import storage
+from pipeline.core.errors import DataError
 from tests.conftest import SHARED_M5, fresh_postgres, sales_frame
 
 NEEDED = ("calendar.parquet", "sales_train_validation_sample10.parquet", "sell_prices_CA_1.parquet",
@@ -769,5 +772,5 @@ def test_command_line_imports_and_prints_a_summary(m5_dir, tmp_path, capsys):
     new = tmp_path / "new.sqlite"
     assert m5import.main(["--dir", str(folder), "--url", f"sqlite:///{new}"]) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
-        "pipeline.m5import: sell_prices.csv line 2319: the last line does not end with a line break")
+        "pipeline.tools.m5import: sell_prices.csv line 2319: the last line does not end with a line break")
     assert not new.exists()

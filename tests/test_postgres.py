@@ -6,7 +6,9 @@ import luigi
 import pytest
 import sqlalchemy as sa
 
-from pipeline import db, storage, world
+from pipeline.data import db
+from pipeline.data import storage
+from pipeline.tools import world
 from tasks import DailyForecast, ExtractSnapshot
 from tests.conftest import RUN_DATE, fresh_postgres
 
@@ -26,8 +28,7 @@ def pg_world():
 
 
 def test_snapshots_from_sqlite_and_postgres_are_identical(pg_world, tiny_world_file, tmp_path):
-    from pipeline import extract
-
+    from pipeline.stages import extract
     manifests = {}
     for name, url in (("sqlite", f"sqlite:///{tiny_world_file}"), ("postgres", pg_world)):
         with storage.atomic_dir(tmp_path / name) as tmp:

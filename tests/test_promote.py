@@ -6,7 +6,9 @@ import datetime as dt
 import luigi
 import pytest
 
-from pipeline import config, promote, storage
+from tasks import config
+from pipeline.stages import promote
+from pipeline.data import storage
 from tasks import DailyForecast, PromoteModel, ScoreForecast, TrainModel
 from tests.conftest import RUN_DATE
 
@@ -120,8 +122,7 @@ def test_roll_back_by_pinning_a_model(gated):
 
 @pytest.mark.parametrize("bad", ["2016-13-01"])
 def test_a_bad_pin_is_a_clear_error(chain_env, bad):
-    from pipeline import config
-
+    from tasks import config
     cfg = luigi.configuration.get_config()
     cfg.set("training", "serve_model", bad)
     try:

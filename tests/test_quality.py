@@ -14,8 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import db, extract, quality, storage
-from pipeline.errors import DataError
+from pipeline.data import db
+from pipeline.stages import extract
+from pipeline.stages import quality
+from pipeline.data import storage
+from pipeline.core.errors import DataError
 from tests.conftest import RUN_DATE
 
 D = RUN_DATE.isoformat()  # 2016-05-22, a Sunday; its Walmart week is 11617
@@ -704,8 +707,7 @@ def test_consecutive_extracted_snapshots_with_real_corrections_pass(tiny_world_f
 
 def test_compare_matches_a_plain_merge(monkeypatch):
     """The block-wise comparison (aligned stretches and searchsorted) against pandas, on random keys."""
-    from pipeline import history_checks as hc
-
+    from pipeline.core import history_checks as hc
     monkeypatch.setattr(hc, "_BLOCK", 7)
     rng = np.random.default_rng(0)
     for trial in range(200):

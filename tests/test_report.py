@@ -20,7 +20,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline import db, evaluate, report
+from pipeline.data import db
+from pipeline.stages import evaluate
+from pipeline.stages import report
 from tasks.report import BacktestReport, Report
 from tests import browser
 from tests.browser import png_rows, require_chromium

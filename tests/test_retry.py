@@ -6,8 +6,8 @@ import errno
 import pytest
 import sqlalchemy.exc
 
-from pipeline import retry
-from pipeline.errors import DatabaseError, DatabaseURLError, DataError, ModelCheckError, PipelineError
+from tasks import retry
+from pipeline.core.errors import DatabaseError, DatabaseURLError, DataError, ModelCheckError, PipelineError
 
 
 def _wrapped(cause: BaseException) -> PipelineError:

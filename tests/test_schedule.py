@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from pipeline.schedule import is_training_date, model_date
+from pipeline.core.schedule import is_training_date, model_date
 
 ANCHOR = dt.date(2016, 5, 22)
 

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline import db, logs, masking
-from pipeline.errors import DatabaseError
+from pipeline.data import db
+from tasks import logs
+from pipeline.core import masking
+from pipeline.core.errors import DatabaseError
 from tests.conftest import PROJECT_ROOT as ROOT
 from tests.conftest import RUN_DATE, start_luigid
 
@@ -211,7 +213,7 @@ def test_a_run_through_luigid_leaves_no_password_in_its_state_history_or_logs(tm
 
 def test_luigid_refuses_an_unparsable_history_url_in_one_masked_line(tmp_path):
     env = run_env(tmp_path, "postgresql://u:hist-s3cret@h:x/db")
-    done = subprocess.run([sys.executable, "-m", "pipeline.scheduler", "--port", "1"], env=env,
+    done = subprocess.run([sys.executable, "-m", "tasks.scheduler", "--port", "1"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "task history database URL postgresql://u:***@h:x/db is not a valid SQLAlchemy URL" in done.stderr

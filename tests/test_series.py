@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.errors import DataError
-from pipeline.series import SeriesIndexer, series_keys
+from pipeline.core.errors import DataError
+from pipeline.core.series import SeriesIndexer, series_keys
 from tests.test_features import make_sales
 
 

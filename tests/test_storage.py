@@ -4,9 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline import storage
-
-
+from pipeline.data import storage
 def test_atomic_dir_publishes_only_on_success(tmp_path):
     final = tmp_path / "out" / "2016-05-22"
     with pytest.raises(RuntimeError):
@@ -49,7 +47,7 @@ def test_atomic_file_leaves_no_temporary_file(tmp_path):
 def test_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path):
     import errno
 
-    from pipeline.errors import PipelineError
+    from pipeline.core.errors import PipelineError
 
     final = tmp_path / "out" / "2016-05-22"
     with pytest.raises(PipelineError, match=r"cannot write the output folder .*2016-05-22.*No space left.*ENOSPC"):
@@ -60,7 +58,7 @@ def test_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path):
 
 
 def test_unwritable_data_folder_is_a_clear_error(tmp_path):
-    from pipeline.errors import PipelineError
+    from pipeline.core.errors import PipelineError
 
     blocker = tmp_path / "data"
     blocker.write_text("a file where the data folder should be")

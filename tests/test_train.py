@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import features as F
-from pipeline import storage, train
-
+from pipeline.core import features as F
+from pipeline.stages import features as feature_sets
+from pipeline.data import storage
+from pipeline.stages import train
 RUN = dt.date(2016, 3, 31)
 
 
@@ -44,7 +45,7 @@ def test_validation_metrics_are_those_of_the_saved_model_on_the_validation_days(
     meta = train.train_model(feature_set, RUN, train.lgb_params(cfg), 300, 5, out, {"content_hash": {"all": "x"}})
     booster, _ = train.load_model(out)
     assert booster.num_trees() == meta["metrics"]["best_iteration"] < 300  # early stopping chose the round
-    frame = F.read_feature_set(feature_set)
+    frame = feature_sets.read_feature_set(feature_set)
     valid = frame[frame["date"] > pd.Timestamp(RUN) - pd.Timedelta(days=train.VALID_DAYS)]
     err = booster.predict(train.encode(valid, meta["vocab"], meta["features"])) - valid["units"].to_numpy(np.float64)
     m = meta["metrics"]

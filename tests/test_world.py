@@ -1,4 +1,4 @@
-"""Properties of the synthetic world (pipeline.world), checked on scale ``tiny`` in SQLite files."""
+"""Properties of the synthetic world (pipeline.tools.world), checked on scale ``tiny`` in SQLite files."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import world
-
+from pipeline.tools import world
 M5_CALENDAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "m5" / "calendar.parquet"
 TABLES = ("calendar", "items", "stores", "sell_prices", "sales")
 

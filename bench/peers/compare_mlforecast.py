@@ -42,8 +42,9 @@ sys.path.insert(0, str(ROOT))
 
 from run import LUIGI, PY, measured  # noqa: E402
 
-from pipeline import config, storage  # noqa: E402
-from pipeline.world import SCALES  # noqa: E402
+from tasks import config  # noqa: E402
+from pipeline.data import storage
+from pipeline.tools.world import SCALES  # noqa: E402
 
 MLF_PY = ROOT / "bench" / ".venv-mlforecast" / "bin" / "python"
 
@@ -111,8 +112,7 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
-    from pipeline import evaluate
-
+    from pipeline.stages import evaluate
     snap, later_snap = data / "snapshots" / day, data / "snapshots" / later.isoformat()
 
     forecasts = {}

@@ -23,10 +23,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import compile as C  # noqa: E402
-from pipeline import features as F  # noqa: E402
-from pipeline import storage  # noqa: E402
-from pipeline import train as T  # noqa: E402
+from pipeline.stages import compile as C  # noqa: E402
+from pipeline.core import features as F  # noqa: E402
+from pipeline.stages import features as feature_sets
+from pipeline.data import storage  # noqa: E402
+from pipeline.stages import train as T  # noqa: E402
 
 LLEAVES_PY = ROOT / "bench" / ".venv-lleaves" / "bin" / "python"
 
@@ -51,7 +52,7 @@ def main(feat_dir: str, model_dir: str, compiled_dir: str, threads: str, work_di
     threads_n, work = int(threads), Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     booster, meta = T.load_model(Path(model_dir))
-    X = T.encode(F.read_feature_set(feat_dir), meta["vocab"], meta["features"])
+    X = T.encode(feature_sets.read_feature_set(feat_dir), meta["vocab"], meta["features"])
     lgb_s, lgb_out = median_time(lambda: booster.predict(X, num_threads=threads_n))
     compiled = C.CompiledModel(Path(compiled_dir), nthread=threads_n)
     tl_s, tl_out = median_time(lambda: compiled.predict(X))

@@ -47,9 +47,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from pipeline import db, source_values, storage
-from pipeline.bounds import MAX_SELL_PRICE
-from pipeline.errors import DataError
+from pipeline.data import db
+from pipeline.data import source_values
+from pipeline.data import storage
+from pipeline.core.bounds import MAX_SELL_PRICE
+from pipeline.core.errors import DataError
 
 log = logging.getLogger("pipeline")
 
@@ -541,7 +543,7 @@ def _check_prices(ctx: _Ctx, rows: _InForce) -> None:
     bad = rows.value > MAX_SELL_PRICE
     if bad.any():
         raise DataError(f"sell_prices: {int(bad.sum())} row(s) with a price above {MAX_SELL_PRICE:,.0f} a unit "
-                        f"(pipeline.bounds.MAX_SELL_PRICE); first: {rows.describe(ctx, PRICES, int(np.argmax(bad)))}")
+                        f"(pipeline.core.bounds.MAX_SELL_PRICE); first: {rows.describe(ctx, PRICES, int(np.argmax(bad)))}")
 
 
 def _last_day(key: np.ndarray) -> int:

@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline import db, metrics, storage
-from pipeline.errors import DataError
-from pipeline.extract import read_snapshot
+from pipeline.data import db
+from pipeline.core import metrics
+from pipeline.data import storage
+from pipeline.core.errors import DataError
+from pipeline.stages.extract import read_snapshot
 
 MODEL = "model"
 BASELINES = ("seasonal_naive", "moving_average_28", "zero")

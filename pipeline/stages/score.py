@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline import db, parallel, storage
-from pipeline.compile import MANIFEST, CompiledModel
-from pipeline.errors import ModelCheckError
+from pipeline.data import db
+from pipeline.stages import parallel
+from pipeline.data import storage
+from pipeline.stages.compile import MANIFEST, CompiledModel
+from pipeline.core.errors import ModelCheckError
 
 _models: dict = {}
 _models_lock = threading.Lock()
@@ -38,7 +40,7 @@ def _compiled_model(compiled_dir: str, nthread: int) -> CompiledModel:
 def score_partition(features_path: str, *, compiled_dir: str, vocab: dict, feature_names: list,
                     nthread: int = 1) -> pd.DataFrame:
     """Forecast rows (item_id, store_id, date, units) of one feature file with the compiled model."""
-    from pipeline.train import encode
+    from pipeline.stages.train import encode
 
     frame = pd.read_parquet(features_path)
     X = encode(frame, vocab, feature_names)

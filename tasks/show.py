@@ -1,4 +1,4 @@
-"""``python -m pipeline.show --date D``: where a run's forecast is, and a few lines of it."""
+"""``python -m tasks.show --date D``: where a run's forecast is, and a few lines of it."""
 from __future__ import annotations
 
 import argparse
@@ -6,9 +6,7 @@ import datetime as dt
 
 import pandas as pd
 
-from pipeline import config
-
-
+from tasks import config
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--date", type=dt.date.fromisoformat, required=True, help="run date, YYYY-MM-DD")

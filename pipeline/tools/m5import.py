@@ -1,4 +1,4 @@
-"""Import the Kaggle M5 files into the source database (schema of :mod:`pipeline.db`).
+"""Import the Kaggle M5 files into the source database (schema of :mod:`pipeline.data.db`).
 
 ``import_m5(url_or_engine, m5_dir)`` reads from ``m5_dir``:
 
@@ -6,7 +6,7 @@
 * ``sales_train_evaluation.csv`` if present, else ``sales_train_validation.csv`` (wide: one line
   per series, one ``d_N`` column per day) -> ``items``, ``stores`` and ``sales`` (long, one row per
   series and day, ``recorded_at`` = 23:00 of the sale's day, "end of the day", as the synthetic
-  world of :mod:`pipeline.world` does);
+  world of :mod:`pipeline.tools.world` does);
 * ``sell_prices.csv`` -> ``sell_prices`` (``recorded_at`` = 00:00 of the first calendar date of its
   Walmart week). The sales file decides what is imported: a price line whose item or store the
   sales file lacks is checked like any other and then skipped, and counted in the summary
@@ -17,7 +17,7 @@
 Order and atomicity
     First, without a database: every header, the bytes of all three files (plain UTF-8 text, one
     row per line with the header's number of fields, a line break at the end: see
-    :mod:`pipeline.m5files`), the whole calendar (including that its ``d_N`` labels and dates
+    :mod:`pipeline.tools.m5files`), the whole calendar (including that its ``d_N`` labels and dates
     agree) and the id columns of the sales file. Then one transaction holds the whole import:
     the schema if missing, ``calendar``, ``items``, ``stores`` (keys not present yet), then
     ``sales`` and ``sell_prices``, streamed: each chunk of lines is parsed, checked, turned long
@@ -66,7 +66,7 @@ Errors (``DataError``) name the file, the 1-based line (header = line 1; the Kag
 quoted line breaks, so a CSV row is one line) and the column, e.g.
 ``sales_train_evaluation.csv line 1532, column d_1207: units must be a non-negative integer, got '-3'``.
 
-Command line: ``python -m pipeline.m5import --dir M5_DIR [--url URL]``.
+Command line: ``python -m pipeline.tools.m5import --dir M5_DIR [--url URL]``.
 """
 from __future__ import annotations
 
@@ -83,9 +83,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline import db
-from pipeline.errors import DataError
-from pipeline.m5files import (  # noqa: F401  (re-exported: the file layout and limits are part of this module's interface)
+from pipeline.data import db
+from pipeline.core.errors import DataError
+from pipeline.tools.m5files import (  # noqa: F401  (re-exported: the file layout and limits are part of this module's interface)
     CALENDAR_COLUMNS, CALENDAR_FILE, MAX_SELL_PRICE, MAX_UNITS, PRICE_COLUMNS, PRICE_DTYPES, PRICES_FILE,
     SALES_FILES, SALES_ID_COLUMNS, _DAY_COLUMN, _at, check_header, check_prices, chunks, diagnose_units,
     read_calendar, read_header, read_sales_ids, scan_csv, units_message,
@@ -94,7 +94,7 @@ from pipeline.m5files import (  # noqa: F401  (re-exported: the file layout and 
 # ~1 M long rows per sales chunk with the full 1,941 days; a few hundred MB at most in flight
 SALES_CHUNK_ROWS = 500
 PRICES_CHUNK_ROWS = 1_000_000
-SALE_RECORDED_AT = np.timedelta64(23 * 3600, "s")  # end of the sale's day, as pipeline.world
+SALE_RECORDED_AT = np.timedelta64(23 * 3600, "s")  # end of the sale's day, as pipeline.tools.world
 # ids per IN list (rendered as literals, so no bound-parameter limit applies): one list, hence
 # one scan of the table, per chunk; the cap only bounds the statement's length
 _IN_BATCH = 30_000
@@ -568,18 +568,17 @@ def import_m5(
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: import ``--dir`` into ``--url`` (default: the configured source database)."""
-    parser = argparse.ArgumentParser(prog="python -m pipeline.m5import", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pipeline.tools.m5import", description=__doc__.splitlines()[0])
     parser.add_argument("--dir", required=True, type=Path, help="folder with calendar.csv, sell_prices.csv, sales_train_*.csv")
-    parser.add_argument("--url", default=None, help="SQLAlchemy URL (default: pipeline.config.database_url())")
+    parser.add_argument("--url", default=None, help="SQLAlchemy URL (default: tasks.config.database_url())")
     parser.add_argument("--sales-chunk-rows", type=int, default=SALES_CHUNK_ROWS, help="series (lines) per sales chunk")
     parser.add_argument("--prices-chunk-rows", type=int, default=PRICES_CHUNK_ROWS, help="lines per sell_prices chunk")
     args = parser.parse_args(argv)
     if args.url is None:
-        from pipeline import config
-
+        from tasks import config
         args.url = config.database_url()
 
-    from pipeline.progress import ProgressBar
+    from pipeline.tools.progress import ProgressBar
 
     show = ProgressBar("import-m5")
 
@@ -588,15 +587,15 @@ def main(argv: list[str] | None = None) -> int:
                             sales_chunk_rows=args.sales_chunk_rows, prices_chunk_rows=args.prices_chunk_rows)
     except DataError as exc:
         show.close()
-        print(f"pipeline.m5import: {exc}", file=sys.stderr)
+        print(f"pipeline.tools.m5import: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the CLI reports any failure as one line, with its type
-        from pipeline.errors import PipelineError
+        from pipeline.core.errors import PipelineError
 
         if not isinstance(exc, (PipelineError, sa.exc.SQLAlchemyError, OSError)):
             raise
         show.close()
-        print(f"pipeline.m5import: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        print(f"pipeline.tools.m5import: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         return 1
     show.close()
     print(json.dumps({"url": db.redact(args.url), "dir": str(args.dir), **summary}, indent=2, default=str))

@@ -1,11 +1,11 @@
 """Data-quality checks of a run date's snapshot: bad data is stopped at the door.
 
 ``run_checks(snapshot_dir, run_date)`` reads the snapshot written by
-:mod:`pipeline.extract` and runs every check of :data:`CHECKS` on it. Each check
+:mod:`pipeline.stages.extract` and runs every check of :data:`CHECKS` on it. Each check
 gives a :class:`CheckResult` whose message names the offending rows; the
 :class:`QualityReport` collects them, is written as ``quality.json`` and
 ``quality.md`` (``report.write(folder)``) and ``report.raise_if_failed()`` stops
-the date's chain with a :class:`~pipeline.errors.DataError`. The checks are pure
+the date's chain with a :class:`~pipeline.core.errors.DataError`. The checks are pure
 functions of the snapshot's frames (:func:`check_frames`), vectorised over whole
 columns (integer codes, epoch days, ``bincount``), so a 60 M-row snapshot is
 checked in seconds.
@@ -42,7 +42,7 @@ Checks (thresholds are fields of :class:`Thresholds`, defaults in brackets)
                              now (history deleted); more past keys changed or added than
                              ``history_max_changed_days`` [1] days' worth of rows. Without a
                              previous snapshot it passes, saying it could not compare. Rules and
-                             their rationale: :mod:`pipeline.history_checks`.
+                             their rationale: :mod:`pipeline.core.history_checks`.
     ``price_not_positive``   a sell_price that is zero, negative or missing (whole history).
     ``price_jump``           an item-store's price changing by more than a factor
                              ``price_jump_factor`` [5] (up or down) from its previous priced week,
@@ -78,8 +78,8 @@ from typing import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from pipeline import history_checks
-from pipeline.errors import DataError
+from pipeline.core import history_checks
+from pipeline.core.errors import DataError
 
 CHECKS = ("negative_units", "duplicate_keys", "future_dates", "vanished_series", "new_from_nothing",
           "daily_total_outlier", "history_change", "price_not_positive", "price_jump")

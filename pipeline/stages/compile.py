@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import storage
-from pipeline.errors import ModelCheckError
-from pipeline.train import load_model
+from pipeline.data import storage
+from pipeline.core.errors import ModelCheckError
+from pipeline.stages.train import load_model
 
 RTOL = 1e-5
 ATOL = 1e-6
@@ -240,7 +240,7 @@ def compile_and_check(model_dir: Path, sample: np.ndarray, out_dir: Path, option
 
 def check_sample(frame, metadata: dict, rows: int = 20_000, seed: int = 0) -> np.ndarray:
     """A fixed random sample of real feature rows, encoded as the model reads them."""
-    from pipeline.train import encode
+    from pipeline.stages.train import encode
 
     take = np.sort(np.random.default_rng(seed).choice(len(frame), size=min(rows, len(frame)), replace=False))
     return encode(frame.iloc[take], metadata["vocab"], metadata["features"])

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import features as F
-from pipeline import metrics
-from pipeline.extract import read_snapshot
-from pipeline.train import VALID_DAYS, encode, load_model
+from pipeline.core import features as F
+from pipeline.stages import features as feature_sets
+from pipeline.core import metrics
+from pipeline.stages.extract import read_snapshot
+from pipeline.stages.train import VALID_DAYS, encode, load_model
 
 KEY = ["item_id", "store_id"]
 
@@ -30,7 +31,7 @@ def validation_wrmsse(model_dirs: dict[object, Path], train_dir: Path, snapshot_
 
     Only series with all 28 validation days (launched before the window) are scored.
     """
-    frame = F.read_feature_set(train_dir)
+    frame = feature_sets.read_feature_set(train_dir)
     origin = pd.Timestamp(run_date) - pd.Timedelta(days=VALID_DAYS)
     valid = frame[frame["date"] > origin].copy()
     valid[KEY] = valid[KEY].astype(str)

@@ -6,7 +6,7 @@ version, input snapshot hash, row counts, its wall time, and the outcome.
 No log line carries a secret: importing this module (``import pipeline`` does,
 through ``tasks``) wraps the process's log record factory, so that every record of
 any logger is a ``MaskedLogRecord``: its message is masked by
-``pipeline.masking.mask`` whenever a handler formats it (so text a filter adds on
+``pipeline.core.masking.mask`` whenever a handler formats it (so text a filter adds on
 the way is masked too), its traceback and stack when it is created.
 
 Why not a ``logging.Filter`` on handlers: it would have to be attached to every
@@ -15,7 +15,7 @@ adds in ``InterfaceLogging.setup`` (after ``--module pipeline`` is imported, so 
 code of ours runs between its creation and Luigi's first log lines), handlers of a
 ``[logging]`` section or ``logging_conf_file``, ``logging.lastResort`` (stderr, when
 a logger has no handler), luigid's ``luigi-server.log``. A filter on the loggers
-instead would miss the records of child loggers (``pipeline.extract``): logger
+instead would miss the records of child loggers (``pipeline.stages.extract``): logger
 filters do not apply to propagated records. The record factory covers all of them.
 (A record built directly with ``logging.LogRecord``/``makeLogRecord`` bypasses the
 factory; neither Luigi nor this project does that.)
@@ -26,8 +26,8 @@ import functools
 import logging
 import logging.handlers
 
-from pipeline import config, masking
-
+from tasks import config
+from pipeline.core import masking
 LOGGER_NAMES = ("luigi-interface", "pipeline")
 _installed: dict[str, logging.Handler] = {}
 _FORMATTER = logging.Formatter()

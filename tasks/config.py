@@ -102,7 +102,7 @@ class compiler(luigi.Config):  # noqa: N801
 
 
 def compile_options() -> dict:
-    """Keyword arguments of ``pipeline.compile.compile_and_check`` from ``[compiler]``."""
+    """Keyword arguments of ``pipeline.stages.compile.compile_and_check`` from ``[compiler]``."""
     c = compiler()
     return {"trees_per_block": c.trees_per_block, "trees_per_unit": c.trees_per_unit, "optimization": c.optimization,
             "annotate": c.annotate, "quantize": c.quantize, "nthread": c.nthread}
@@ -120,7 +120,7 @@ class quality(luigi.Config):  # noqa: N801
     """The ``[quality]`` section: data-quality thresholds and accepted anomalies.
 
     ``accept``: comma- or space-separated ``<check>`` (every date) or
-    ``<check>:<YYYY-MM-DD>`` (that run date only), see ``pipeline.quality``.
+    ``<check>:<YYYY-MM-DD>`` (that run date only), see ``pipeline.stages.quality``.
     """
 
     accept = luigi.Parameter(default="")
@@ -137,7 +137,7 @@ class quality(luigi.Config):  # noqa: N801
 
 
 class retry(luigi.Config):  # noqa: N801
-    """The ``[retry]`` section: how often a task's transient failure is retried in place (pipeline.retry)."""
+    """The ``[retry]`` section: how often a task's transient failure is retried in place (tasks.retry)."""
 
     attempts = luigi.IntParameter(default=3, description="tries of a task's run, the first included")
     delay_seconds = luigi.FloatParameter(default=20.0, description="wait before each retry")

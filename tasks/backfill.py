@@ -1,4 +1,4 @@
-"""``python -m pipeline.backfill --start A --stop B``: Luigi's range backfill with a progress bar.
+"""``python -m tasks.backfill --start A --stop B``: Luigi's range backfill with a progress bar.
 
 The same as ``luigi --module pipeline RangeDailyBase --of DailyForecast --start A --stop B``
 (``--stop`` is exclusive; days already done are skipped), plus a bar of the days done.
@@ -12,13 +12,13 @@ import sys
 import luigi
 from luigi.tools.range import RangeDailyBase
 
-from pipeline.progress import ProgressBar
+from pipeline.tools.progress import ProgressBar
 
 
 def main(argv=None) -> int:
     from tasks import DailyForecast
 
-    parser = argparse.ArgumentParser(prog="python -m pipeline.backfill", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tasks.backfill", description=__doc__.splitlines()[0])
     parser.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first run date (inclusive)")
     parser.add_argument("--stop", type=dt.date.fromisoformat, required=True, help="last run date (exclusive)")
     parser.add_argument("--local-scheduler", action="store_true", help="run without the central scheduler")

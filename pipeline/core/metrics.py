@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from pipeline.series import SeriesIndexer
+from pipeline.core.series import SeriesIndexer
 
 __all__ = [
     "LEVELS",

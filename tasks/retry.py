@@ -6,13 +6,13 @@ cannot, and retrying them only delays the failure and repeats its message. So a
 task's ``run`` is retried in the same process (``[retry] attempts``, ``delay_seconds``)
 when, and only when, the error or one of its causes is transient:
 
-* :class:`~pipeline.errors.DatabaseError` (the source database cannot be reached, its SQLite file
+* :class:`~pipeline.core.errors.DatabaseError` (the source database cannot be reached, its SQLite file
   is missing: it may be being restored) and
   SQLAlchemy's connection errors (``OperationalError``, ``InterfaceError``, ``DisconnectionError``);
 * an ``OSError`` whose errno says the condition may pass (no space, I/O error, busy, timed out,
   connection refused or reset).
 
-:class:`~pipeline.errors.DataError`, :class:`~pipeline.errors.ModelCheckError`, a database URL
+:class:`~pipeline.core.errors.DataError`, :class:`~pipeline.core.errors.ModelCheckError`, a database URL
 that does not parse and a missing driver module are never retried, nor is a read-only or
 unwritable folder (``EACCES``, ``EROFS``: a person must act).
 
@@ -29,7 +29,7 @@ import logging
 import time
 from typing import Callable
 
-from pipeline.errors import DatabaseError, DatabaseURLError, DataError, ModelCheckError
+from pipeline.core.errors import DatabaseError, DatabaseURLError, DataError, ModelCheckError
 
 log = logging.getLogger("pipeline")
 

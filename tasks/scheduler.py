@@ -1,4 +1,4 @@
-"""``python -m pipeline.scheduler``: Luigi's central scheduler (luigid) set up for this project.
+"""``python -m tasks.scheduler``: Luigi's central scheduler (luigid) set up for this project.
 
 * Port, address, state file and log folder come from ``[luigid]`` in luigi.cfg, or
   from ``--state-path`` / ``--logdir``. The state file and log folder belong to the
@@ -27,7 +27,9 @@ from pathlib import Path
 import luigi
 import sqlalchemy as sa
 
-from pipeline import config, db, logs  # noqa: F401  (logs: log records are masked)
+from tasks import config  # noqa: F401  (logs: log records are masked)
+from pipeline.data import db
+from tasks import logs
 
 logger = logging.getLogger("luigi.server")
 
@@ -100,7 +102,7 @@ def main(argv=None) -> None:
     try:
         sa.engine.make_url(url)
     except Exception as exc:  # noqa: BLE001 - luigid would die later with a traceback
-        parser.exit(2, f"pipeline.scheduler: task history database URL {db.redact(url)} is not a valid "
+        parser.exit(2, f"tasks.scheduler: task history database URL {db.redact(url)} is not a valid "
                        f"SQLAlchemy URL ({exc.__class__.__name__}); check [task_history] db_connection, "
                        "PIPELINE_DATABASE_URL or [pipeline] database_url\n")
     cfg = luigi.configuration.get_config()

@@ -1,7 +1,7 @@
 """A seeded, deterministic synthetic retail world in M5's shape, written into the source database.
 
 ``generate_world(url, scale, seed)`` fills an empty database (schema from
-:mod:`pipeline.db`) with ``calendar``, ``items``, ``stores``, ``sell_prices`` and
+:mod:`pipeline.data.db`) with ``calendar``, ``items``, ``stores``, ``sell_prices`` and
 ``sales``: every (store, item, day) from the scale's ``history_start`` to
 ``CALENDAR_END`` has one original sales row recorded at 23:00 that day, a few
 rows are corrected later by an appended row, and prices are recorded at the start
@@ -23,7 +23,7 @@ Everything is vectorised over a (series x days) array per store; each store draw
 from its own ``SeedSequence([seed, STORE_STREAM, store_index])`` stream (items and
 states likewise), so no result depends on how the rows are chunked for writing.
 
-Command line: ``python -m pipeline.world --scale demo [--url URL] [--seed 42]``.
+Command line: ``python -m pipeline.tools.world --scale demo [--url URL] [--seed 42]``.
 """
 from __future__ import annotations
 
@@ -40,8 +40,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline import db
-
+from pipeline.data import db
 CALENDAR_START = dt.date(2011, 1, 29)
 CALENDAR_END = dt.date(2016, 6, 19)
 DEFAULT_RUN_DATE = dt.date(2016, 5, 22)
@@ -781,17 +780,16 @@ def generate_world(
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: generate a world into ``--url`` (default: the configured source database)."""
-    parser = argparse.ArgumentParser(prog="python -m pipeline.world", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pipeline.tools.world", description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="demo")
-    parser.add_argument("--url", default=None, help="SQLAlchemy URL (default: pipeline.config.database_url())")
+    parser.add_argument("--url", default=None, help="SQLAlchemy URL (default: tasks.config.database_url())")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     if args.url is None:
-        from pipeline import config
-
+        from tasks import config
         args.url = config.database_url()
 
-    from pipeline.progress import ProgressBar
+    from pipeline.tools.progress import ProgressBar
 
     show = ProgressBar(f"world {args.scale}")
 
@@ -801,9 +799,8 @@ def main(argv: list[str] | None = None) -> int:
         # one line, without the SQL statement SQLAlchemy appends to its messages
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         show.close()
-        from pipeline import masking
-
-        print(f"pipeline.world: {masking.mask(reason)}", file=sys.stderr)
+        from pipeline.core import masking
+        print(f"pipeline.tools.world: {masking.mask(reason)}", file=sys.stderr)
         return 1
     show.close()
     print(json.dumps({"url": db.redact(args.url), **summary}, indent=2, default=str))

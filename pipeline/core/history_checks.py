@@ -1,4 +1,4 @@
-"""The ``history_change`` check of :mod:`pipeline.quality`: every sales row that became known since
+"""The ``history_change`` check of :mod:`pipeline.stages.quality`: every sales row that became known since
 the previous snapshot, whatever day it is for.
 
 The source is append-only and a snapshot holds, per key ``(store_id, item_id, date)``, the value in
@@ -332,7 +332,7 @@ def history_change(cur: Sales, prev: Sales | None, prev_date, run_day: int, clos
 
     ``prev`` is the previous snapshot's sales (None: not compared), ``prev_date`` its date,
     ``run_day`` the run date in epoch days, ``closed_days`` epoch days never tested nor used as
-    reference (stores closed), ``t`` the :class:`pipeline.quality.Thresholds`.
+    reference (stores closed), ``t`` the :class:`pipeline.stages.quality.Thresholds`.
     """
     run_iso = _iso(run_day)
     if prev is None:

@@ -1,4 +1,4 @@
-"""Reading and checking the Kaggle M5 CSV files, without a database (used by :mod:`pipeline.m5import`).
+"""Reading and checking the Kaggle M5 CSV files, without a database (used by :mod:`pipeline.tools.m5import`).
 
 Every problem is a DataError that names the file, the 1-based line (header = line 1) and, where
 there is one, the column, and shows the value as written. Nothing here touches a database.
@@ -29,9 +29,9 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from pipeline import db
-from pipeline.bounds import MAX_SELL_PRICE  # one bound for the importer and the snapshot
-from pipeline.errors import DataError
+from pipeline.data import db
+from pipeline.core.bounds import MAX_SELL_PRICE  # one bound for the importer and the snapshot
+from pipeline.core.errors import DataError
 
 CALENDAR_FILE = "calendar.csv"
 PRICES_FILE = "sell_prices.csv"

@@ -1,7 +1,7 @@
 """What a value read from the source database must be to enter a snapshot, and the messages when it is not.
 
-``spec`` below is a table of :mod:`pipeline.extract` (``name``, ``third``, ``value``, ``columns``).
-Units must be whole numbers up to :data:`~pipeline.bounds.MAX_UNITS` (negative ones are refused
+``spec`` below is a table of :mod:`pipeline.stages.extract` (``name``, ``third``, ``value``, ``columns``).
+Units must be whole numbers up to :data:`~pipeline.core.bounds.MAX_UNITS` (negative ones are refused
 once in force, by the extraction: a later correction may mend them); a price a finite number; a
 numeric column must not hold text (a driver then spells the batch's doubles inexactly); the key
 columns no NULL; the calendar's numbers must fit their int16 / int32 columns.
@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from pipeline.bounds import MAX_UNITS
-from pipeline.errors import DataError
+from pipeline.core.bounds import MAX_UNITS
+from pipeline.core.errors import DataError
 
 
 def calendar_numbers(calendar: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """Secrets never leave the process: ``mask(text)`` hides passwords in any text, URL or not.
 
 One function for every message, log line and error that may hold a database URL
-(``db.redact`` is ``mask`` on a URL; ``pipeline.logs`` runs every log record
+(``db.redact`` is ``mask`` on a URL; ``tasks.logs`` runs every log record
 through it). It does not depend on the URL parsing: SQLAlchemy refuses a URL with
 a bad port or an unencoded ``@`` in the password, and such a URL still carries its
 password. Three passes, each over-masks rather than under-masks:

@@ -17,9 +17,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from pipeline import features as F
-from pipeline import storage
-from pipeline.errors import DataError
+from pipeline.core import features as F
+from pipeline.stages import features as feature_sets
+from pipeline.data import storage
+from pipeline.core.errors import DataError
 
 VALID_DAYS = 28
 
@@ -106,7 +107,7 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
     Files: ``model.txt`` (LightGBM text model, best iteration only),
     ``model.joblib`` (the Booster) and ``metadata.json``. Returns the metadata.
     """
-    frame = F.read_feature_set(train_dir)
+    frame = feature_sets.read_feature_set(train_dir)
     valid_start = pd.Timestamp(run_date) - pd.Timedelta(days=VALID_DAYS - 1)
     is_valid = (frame["date"] >= valid_start).to_numpy()
     if is_valid.all() or not is_valid.any():
@@ -170,7 +171,7 @@ def library_versions() -> dict:
 
 def git_commit() -> str | None:
     """The code's git commit (with ``-dirty`` if the work tree has changes), or None outside git."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,

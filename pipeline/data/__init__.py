@@ -1,0 +1,1 @@
+"""Data access: the source database, the snapshot dataset, atomic storage."""

@@ -1,0 +1,1 @@
+"""Tools beside the chain: the synthetic world generator and the M5 importer."""
