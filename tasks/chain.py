@@ -13,6 +13,7 @@ from pathlib import Path
 
 import luigi
 
+from pipeline.data.snapshot import SNAPSHOT_FILES, read_snapshot
 from pipeline.stages import compile as compile_
 from tasks import config
 from pipeline.data import db
@@ -109,7 +110,7 @@ class ExtractSnapshot(DatedTask):
     """The source database as known at the end of ``date``."""
 
     stage = "snapshots"
-    files = tuple(f"{name}.parquet" for name in extract.SNAPSHOT_FILES) + ("manifest.json",)
+    files = tuple(f"{name}.parquet" for name in SNAPSHOT_FILES) + ("manifest.json",)
 
     def run(self):
         engine = db.engine_for(config.database_url())

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.data.snapshot import SNAPSHOT_FILES, read_snapshot
 from pipeline.core import bounds
 from pipeline.data import db
 from pipeline.stages import extract
@@ -108,7 +109,7 @@ def run_intake(units_cell: str, price_cell: str):
                     extract.extract_snapshot(engine, RUN_DATE, tmp_out)
             except DataError as exc:
                 return "snapshot", str(exc)
-            snap = {name: extract.read_snapshot(out, name) for name in ("sales", "prices", "calendar", "items", "stores")}
+            snap = {name: read_snapshot(out, name) for name in ("sales", "prices", "calendar", "items", "stores")}
             item, _, _, store, _ = SERIES[0]
             cell_date = pd.Timestamp(FIRST + dt.timedelta(days=CELL_DAY - 1))
             sales = snap["sales"]

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from pipeline.data.snapshot import SNAPSHOT_FILES, read_snapshot
 from pipeline.data import db
 from pipeline.stages import extract
 from pipeline.data import storage
@@ -56,7 +57,7 @@ def test_snapshot_is_deterministic_and_its_hash_tracks_content(small_db, tmp_pat
     m1, _, out1 = snapshot(engine, RUN_DATE, tmp_path / "a")
     m2, _, out2 = snapshot(engine, RUN_DATE, tmp_path / "b")
     assert m1["content_hash"] == m2["content_hash"]
-    for name in extract.SNAPSHOT_FILES:
+    for name in SNAPSHOT_FILES:
         assert storage.file_hash(out1 / f"{name}.parquet") == storage.file_hash(out2 / f"{name}.parquet")
     db.bulk_insert(engine, db.sales, sales_frame([("CA_1", "FOODS_1_001", RUN_DATE, 99, "2016-05-22 23:50:00")]))
     m3, _, _ = snapshot(engine, RUN_DATE, tmp_path / "c")
@@ -154,7 +155,7 @@ def test_reading_one_store_gives_the_rows_of_a_filtered_read(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.stages.extract import read_snapshot, read_snapshot_store
+    from pipeline.data.snapshot import read_snapshot, read_snapshot_store
 
     stores = np.repeat(["CA_1", "CA_2", "TX_1"], [5000, 3, 4000])
     frame = pd.DataFrame({"item_id": pd.Categorical(np.resize(["A", "B", "C"], len(stores))),

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from pipeline.data.snapshot import SNAPSHOT_FILES, read_snapshot
 from pipeline.data import db
 from pipeline.stages import extract
 from pipeline.data import storage
@@ -146,7 +147,7 @@ def _reference_snapshot(engine, date, out_dir):
         "content_hash": {name: storage.frame_hash(frame) for name, frame in frames.items()},
     }
     manifest["content_hash"]["all"] = storage.hashlib.sha256(
-        "".join(manifest["content_hash"][n] for n in extract.SNAPSHOT_FILES).encode()).hexdigest()
+        "".join(manifest["content_hash"][n] for n in SNAPSHOT_FILES).encode()).hexdigest()
     for name, frame in frames.items():
         storage.write_parquet(frame, out_dir / f"{name}.parquet")
     storage.write_json(out_dir / "manifest.json", manifest)
@@ -167,7 +168,7 @@ def build(engine, date, folder, previous=None, how=None):
 
 
 def file_hashes(folder):
-    return {name: storage.file_hash(folder / f"{name}.parquet") for name in extract.SNAPSHOT_FILES}
+    return {name: storage.file_hash(folder / f"{name}.parquet") for name in SNAPSHOT_FILES}
 
 
 def assert_same_snapshot(a, b, provenance=("built_from",)):

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from pipeline.data.snapshot import SNAPSHOT_FILES, read_snapshot
 from pipeline.data import db
 from pipeline.stages import extract
 from pipeline.tools import m5import
@@ -202,12 +203,12 @@ def test_snapshot_extraction_works_on_the_import(imported, pieces, tmp_path):
     with storage.atomic_dir(tmp_path / "snap") as t:
         manifest = extract.extract_snapshot(engine, LAST_DAY, t)
     assert manifest["rows"]["sales"] == 19130 and manifest["series"] == 10
-    sales = extract.read_snapshot(tmp_path / "snap", "sales")
+    sales = read_snapshot(tmp_path / "snap", "sales")
     got = sales.astype({"store_id": str, "item_id": str}).sort_values(["store_id", "item_id", "date"], ignore_index=True)
     want = long_sales(pieces["wide"]).sort_values(["store_id", "item_id", "date"], ignore_index=True)
     assert got["units"].astype(np.int64).tolist() == want["units"].tolist()
     assert (got["date"].to_numpy() == want["date"].to_numpy()).all()
-    prices = extract.read_snapshot(tmp_path / "snap", "prices")
+    prices = read_snapshot(tmp_path / "snap", "prices")
     # a price is known from the start of its week: weeks starting after the run date are not yet
     cal = pieces["calendar"]
     week_start = pd.to_datetime(cal["date"]).groupby(cal["wm_yr_wk"].astype(int)).min()
@@ -255,7 +256,7 @@ def test_evaluation_file_is_preferred_and_adds_only_the_new_days(m5_dir, pieces,
     assert counts(engine)["sales"] == 10 * 1941
     with storage.atomic_dir(tmp_path / "snap") as t:
         extract.extract_snapshot(engine, dt.date(2016, 5, 22), t)
-    snap = extract.read_snapshot(tmp_path / "snap", "sales")
+    snap = read_snapshot(tmp_path / "snap", "sales")
     row = snap[(snap["item_id"] == "FOODS_1_001") & (snap["store_id"] == "CA_3") & (snap["date"] == "2016-05-22")]
     assert int(row["units"].iloc[0]) == int(evaluation.loc[evaluation["item_id"] == "FOODS_1_001", "d_1941"].iloc[0])
 

@@ -6,6 +6,7 @@ import luigi
 import pytest
 import sqlalchemy as sa
 
+from pipeline.data.snapshot import SNAPSHOT_FILES, read_snapshot
 from pipeline.data import db
 from pipeline.data import storage
 from pipeline.tools import world
@@ -34,7 +35,7 @@ def test_snapshots_from_sqlite_and_postgres_are_identical(pg_world, tiny_world_f
         with storage.atomic_dir(tmp_path / name) as tmp:
             manifests[name] = extract.extract_snapshot(db.engine_for(url), RUN_DATE, tmp)
     assert manifests["sqlite"]["content_hash"] == manifests["postgres"]["content_hash"]
-    for table in extract.SNAPSHOT_FILES:
+    for table in SNAPSHOT_FILES:
         assert storage.file_hash(tmp_path / "sqlite" / f"{table}.parquet") == \
             storage.file_hash(tmp_path / "postgres" / f"{table}.parquet")
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.data.snapshot import SNAPSHOT_FILES, read_snapshot
 from pipeline.data import db
 from pipeline.stages import extract
 from pipeline.stages import quality
@@ -38,7 +39,7 @@ def base(tiny_world_file, tmp_path_factory):
     with storage.atomic_dir(out) as tmp:
         extract.extract_snapshot(engine, RUN_DATE, tmp)
     engine.dispose()
-    return {name: extract.read_snapshot(out, name) for name in extract.SNAPSHOT_FILES}, out
+    return {name: read_snapshot(out, name) for name in SNAPSHOT_FILES}, out
 
 
 def as_of(frames: dict, date: dt.date) -> dict:

@@ -20,7 +20,7 @@ from pipeline.data import db
 from pipeline.core import metrics
 from pipeline.data import storage
 from pipeline.core.errors import DataError
-from pipeline.stages.extract import read_snapshot
+from pipeline.data.snapshot import read_snapshot
 
 MODEL = "model"
 BASELINES = ("seasonal_naive", "moving_average_28", "zero")

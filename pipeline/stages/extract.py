@@ -50,12 +50,12 @@ import sqlalchemy as sa
 from pipeline.data import db
 from pipeline.data import source_values
 from pipeline.data import storage
+from pipeline.data.snapshot import MANIFEST, SNAPSHOT_FILES, combined_hash
 from pipeline.core.bounds import MAX_SELL_PRICE
 from pipeline.core.errors import DataError
 
 log = logging.getLogger("pipeline")
 
-SNAPSHOT_FILES = ("calendar", "items", "stores", "sales", "prices")
 CHUNK_ROWS = 1_000_000  # rows per chunk of the SQLAlchemy reader (and of the unknown-id error's "first row")
 ADBC_BATCH_ROWS = 262_144  # rows per Arrow batch from SQLite (PostgreSQL batches by bytes)
 
@@ -938,9 +938,8 @@ def _write(ctx: _Ctx, date: dt.date, until: dt.datetime, out_dir: Path, calendar
                                        for name, frame in frames.items()])
         manifest["content_hash"] = {name: storage.frame_hash(frame) for name, frame in frames.items()}
         written.result()
-    manifest["content_hash"]["all"] = storage.hashlib.sha256(
-        "".join(manifest["content_hash"][n] for n in SNAPSHOT_FILES).encode()).hexdigest()
-    storage.write_json(out_dir / "manifest.json", manifest)
+    manifest["content_hash"]["all"] = combined_hash(manifest["content_hash"])
+    storage.write_json(out_dir / MANIFEST, manifest)
     return manifest
 
 
@@ -950,30 +949,3 @@ def _exact(values: np.ndarray, dtype, name: str) -> np.ndarray:
     if out is not values and not np.array_equal(out, values):
         raise DataError(f"snapshot: {name} would not be stored exactly as {np.dtype(dtype).name}")
     return out
-
-
-def read_snapshot(snapshot_dir: Path, name: str, **kwargs) -> pd.DataFrame:
-    """One table of a snapshot (``kwargs`` go to ``pandas.read_parquet``, e.g. ``columns``)."""
-    return pd.read_parquet(Path(snapshot_dir) / f"{name}.parquet", **kwargs)
-
-
-def read_snapshot_store(snapshot_dir: Path, name: str, store_id: str) -> pd.DataFrame:
-    """The rows of one store of a snapshot table (sales or prices), in file order, index 0..n-1.
-
-    The tables are written store by store, so a store's rows fill a few row
-    groups: only those (by their store_id statistics) are read, then masked
-    exactly. pyarrow's ``filters`` gives the same rows but tests every row of
-    every group against the string, four times slower on a 60 M-row table.
-    """
-    import pyarrow.parquet as pq
-
-    file = pq.ParquetFile(Path(snapshot_dir) / f"{name}.parquet")
-    meta = file.metadata
-    col = meta.schema.to_arrow_schema().get_field_index("store_id")
-    groups = []
-    for g in range(meta.num_row_groups):
-        stats = meta.row_group(g).column(col).statistics
-        if stats is None or not stats.has_min_max or stats.min <= store_id <= stats.max:
-            groups.append(g)
-    frame = file.read_row_groups(groups).to_pandas()
-    return frame[(frame["store_id"] == store_id).to_numpy()].reset_index(drop=True)

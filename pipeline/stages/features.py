@@ -10,7 +10,7 @@ from pipeline.core.features import CATEGORICAL, FEATURES, NUMERIC, TARGET, build
 from pipeline.core.series import series_keys
 from pipeline.data import storage
 from pipeline.stages import parallel
-from pipeline.stages.extract import read_snapshot, read_snapshot_store
+from pipeline.data.snapshot import read_snapshot, read_snapshot_store
 
 
 def feature_partition(snapshot_dir: str, store_id: str, out_path: str, *, item_prices: pd.DataFrame,

@@ -20,7 +20,7 @@ import pandas as pd
 from pipeline.core import features as F
 from pipeline.stages import features as feature_sets
 from pipeline.core import metrics
-from pipeline.stages.extract import read_snapshot
+from pipeline.data.snapshot import read_snapshot
 from pipeline.stages.train import VALID_DAYS, encode, load_model
 
 KEY = ["item_id", "store_id"]

@@ -26,7 +26,7 @@ import pandas as pd
 
 from pipeline.stages import evaluate
 from pipeline.data import storage
-from pipeline.stages.extract import read_snapshot
+from pipeline.data.snapshot import read_snapshot
 
 KEY = ["item_id", "store_id"]
 HISTORY_DAYS = 56  # about 8 weeks of actuals before the run date
