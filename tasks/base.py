@@ -13,7 +13,7 @@ import logging
 import luigi
 
 from tasks import config
-from pipeline.core import masking
+from pipeline.data import masking
 from tasks import retry
 from pipeline.core.errors import PipelineError
 

@@ -6,7 +6,7 @@ version, input snapshot hash, row counts, its wall time, and the outcome.
 No log line carries a secret: importing this module (``import pipeline`` does,
 through ``tasks``) wraps the process's log record factory, so that every record of
 any logger is a ``MaskedLogRecord``: its message is masked by
-``pipeline.core.masking.mask`` whenever a handler formats it (so text a filter adds on
+``pipeline.data.masking.mask`` whenever a handler formats it (so text a filter adds on
 the way is masked too), its traceback and stack when it is created.
 
 Why not a ``logging.Filter`` on handlers: it would have to be attached to every
@@ -27,7 +27,7 @@ import logging
 import logging.handlers
 
 from tasks import config
-from pipeline.core import masking
+from pipeline.data import masking
 LOGGER_NAMES = ("luigi-interface", "pipeline")
 _installed: dict[str, logging.Handler] = {}
 _FORMATTER = logging.Formatter()

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from pipeline.data import db
 from tasks import logs
-from pipeline.core import masking
+from pipeline.data import masking
 from pipeline.core.errors import DatabaseError
 from tests.conftest import PROJECT_ROOT as ROOT
 from tests.conftest import RUN_DATE, start_luigid

@@ -11,7 +11,7 @@ import io
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline.core import masking
+from pipeline.data import masking
 from pipeline.core.errors import DatabaseError, DatabaseURLError  # noqa: F401  (DatabaseURLError: raised here, re-exported)
 
 metadata = sa.MetaData()
@@ -101,7 +101,7 @@ SOURCE_TABLES = ("calendar", "items", "stores", "sell_prices", "sales")
 def redact(url) -> str:
     """The URL with any password masked, for messages and logs, whether SQLAlchemy can parse it or not.
 
-    The password is also remembered (``pipeline.core.masking.remember``), so that it is
+    The password is also remembered (``pipeline.data.masking.remember``), so that it is
     masked in any later log line or error text that quotes it without its URL.
     """
     if isinstance(url, sa.engine.URL):  # str() of a URL object already hides the password

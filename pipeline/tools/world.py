@@ -799,7 +799,7 @@ def main(argv: list[str] | None = None) -> int:
         # one line, without the SQL statement SQLAlchemy appends to its messages
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         show.close()
-        from pipeline.core import masking
+        from pipeline.data import masking
         print(f"pipeline.tools.world: {masking.mask(reason)}", file=sys.stderr)
         return 1
     show.close()
