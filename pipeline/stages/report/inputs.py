@@ -1,0 +1,51 @@
+"""Reading what a run left behind into the arguments of ``render_run_report``.
+
+The metrics are Evaluate's own table (``metrics.parquet``), never recomputed
+here. Evaluate does not write the baselines' daily forecasts, which the total
+chart draws dashed; they are made with the function Evaluate scores them with
+(``evaluate.baselines``, from the last 28 days of the history loaded here
+anyway), so the lines and the scores come from the same forecasts.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.data import storage
+from pipeline.data.snapshot import read_snapshot
+from pipeline.stages import evaluate
+from pipeline.stages.report.panels import HISTORY_DAYS, KEY
+
+
+def load_run_inputs(forecast_dir: Path, snapshot_dir: Path, later_snapshot_dir: Path, metrics_dir: Path,
+                    model_dir: Path, run_date: dt.date, history_days: int = HISTORY_DAYS) -> dict:
+    """The keyword arguments of ``render_run_report`` from a run's folders.
+
+    ``later_snapshot_dir``: the snapshot of the last forecast day (the actuals, as Evaluate took them).
+    """
+    forecast = pd.read_parquet(Path(forecast_dir) / "forecast.parquet")
+    forecast = forecast.astype({"item_id": str, "store_id": str, "units": np.float64})
+    run = pd.Timestamp(run_date)
+    first = run - pd.Timedelta(days=history_days - 1)
+    history = read_snapshot(snapshot_dir, "sales", filters=[("date", ">=", first.to_pydatetime())])
+    history = history[history["date"].between(first, run)]
+    history = history.astype({"item_id": str, "store_id": str, "units": np.float64})
+    later = read_snapshot(later_snapshot_dir, "sales", filters=[("date", ">", run.to_pydatetime())])
+    horizon = int(forecast["horizon"].max()) if "horizon" in forecast else 28
+    metadata = storage.read_json(Path(model_dir) / "metadata.json")
+    return {
+        "forecast": forecast,
+        "history": history,
+        "actuals": evaluate.actuals_for(forecast, later),
+        "metrics_table": pd.read_parquet(Path(metrics_dir) / "metrics.parquet"),
+        "importances": metadata.get("feature_importance_gain", {}),
+        "run_date": run.date(),
+        "model_date": dt.date.fromisoformat(str(metadata["date"])),
+        "stores": read_snapshot(snapshot_dir, "stores"),
+        "baselines": evaluate.baselines(history, forecast[KEY].drop_duplicates(), run.date(), horizon=horizon),
+        "model_info": metadata,
+        "history_days": history_days,
+    }
