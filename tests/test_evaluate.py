@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 
 import luigi
-import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -16,25 +15,6 @@ from tasks import Backtest, Evaluate
 from tests.conftest import RUN_DATE
 
 OK = luigi.execution_summary.LuigiStatusCode.SUCCESS
-
-
-def test_baselines_by_hand():
-    run = dt.date(2016, 5, 22)
-    days = pd.date_range(end=run, periods=40)
-    units = np.arange(40, dtype=float)
-    history = pd.DataFrame({"item_id": "A", "store_id": "S", "date": days, "units": units})
-    series = pd.DataFrame({"item_id": ["A", "B"], "store_id": ["S", "S"]})  # B never sold: all zeros
-    out = evaluate.baselines(history, series, run, horizon=28)
-    a = {k: v[v.item_id == "A"]["units"].to_numpy() for k, v in out.items()}
-    last_week = units[-7:]
-    assert (a["seasonal_naive"] == np.tile(last_week, 4)).all()
-    assert np.allclose(a["moving_average_28"], units[-28:].mean())
-    assert (a["zero"] == 0).all()
-    assert (out["seasonal_naive"].query("item_id == 'B'")["units"] == 0).all()
-    dates = out["zero"][out["zero"].item_id == "A"]["date"]
-    assert dates.iloc[0] == pd.Timestamp("2016-05-23") and dates.iloc[-1] == pd.Timestamp("2016-06-19")
-    # the same weekday: D+1 and D-6 are the same day of the week
-    assert (dates.dt.day_of_week.to_numpy() == (days[-7:].day_of_week.to_numpy().tolist() * 4)).all()
 
 
 def test_incomplete_actuals_are_an_error():

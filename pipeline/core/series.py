@@ -13,6 +13,9 @@ import pandas as pd
 from pipeline.core.errors import DataError
 
 ITEM, STORE = "item_id", "store_id"
+#: The columns that name a series, in the order frames are keyed and sorted by
+#: (the one definition: import it rather than spelling the list out again).
+SERIES_KEY = [ITEM, STORE]
 
 
 def _codes_of(col: pd.Series) -> tuple[np.ndarray, pd.Index]:

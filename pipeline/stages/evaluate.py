@@ -16,49 +16,22 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline.data import db
-from pipeline.core import metrics
-from pipeline.data import storage
+from pipeline.core.baselines import BASELINES, baselines
+from pipeline.core.days import as_day
 from pipeline.core.errors import DataError
+from pipeline.core.metrics import metric_table
+from pipeline.core.series import SERIES_KEY
+from pipeline.data import db, storage
 from pipeline.data.snapshot import read_snapshot
+from pipeline.stages.scoring_setup import snapshot_scoring
+
+# BASELINES and baselines (pipeline.core.baselines) are named here too: the report draws the
+# baselines this stage scores.
+__all__ = ["MODEL", "BASELINES", "baselines", "actuals_for", "evaluate", "write_metrics", "publish_metrics",
+           "actuals_recorded", "backtest_table"]
 
 MODEL = "model"
-BASELINES = ("seasonal_naive", "moving_average_28", "zero")
-KEY = ["item_id", "store_id"]
-
-
-
-def baselines(history: pd.DataFrame, series: pd.DataFrame, run_date: dt.date, horizon: int = 28) -> dict[str, pd.DataFrame]:
-    """Baseline forecasts (long: item_id, store_id, date, units) of ``series`` from ``history`` up to ``run_date``.
-
-    seasonal_naive: day D+h gets the units of the same weekday in the last week
-    (D−6..D); moving_average_28: the mean of D−27..D; zero: 0. A day missing
-    from the history counts as 0 units (a series not sold yet).
-    """
-    run = pd.Timestamp(run_date)
-    last = pd.date_range(end=run, periods=28)
-    recent = history[history["date"].between(last[0], run)]
-    wide = (recent.assign(**{c: recent[c].astype(str) for c in KEY})
-            .pivot_table(index=KEY, columns="date", values="units", aggfunc="sum", observed=True)
-            .reindex(columns=last))
-    keys = series[KEY].astype(str).drop_duplicates().sort_values(KEY)
-    wide = wide.reindex(pd.MultiIndex.from_frame(keys)).fillna(0.0).to_numpy(dtype=np.float64)
-    days = pd.date_range(start=run + pd.Timedelta(days=1), periods=horizon)
-    h = np.arange(1, horizon + 1)
-    # the same weekday in D-6..D: column 27 is D, so D+h maps to D - 7 + ((h-1) % 7) + 1
-    seasonal = wide[:, 27 - 7 + ((h - 1) % 7) + 1]
-    values = {
-        "seasonal_naive": seasonal,
-        "moving_average_28": np.repeat(wide.mean(axis=1, keepdims=True), horizon, axis=1),
-        "zero": np.zeros((len(keys), horizon)),
-    }
-
-    def long(v):
-        return pd.DataFrame({"item_id": np.repeat(keys["item_id"].to_numpy(), horizon),
-                             "store_id": np.repeat(keys["store_id"].to_numpy(), horizon),
-                             "date": np.tile(days.to_numpy(), len(keys)), "units": v.ravel()})
-
-    return {name: long(v) for name, v in values.items()}
+IDS_AS_STR = {"item_id": str, "store_id": str}
 
 
 def actuals_for(forecast: pd.DataFrame, later_sales: pd.DataFrame) -> pd.DataFrame:
@@ -66,10 +39,10 @@ def actuals_for(forecast: pd.DataFrame, later_sales: pd.DataFrame) -> pd.DataFra
 
     Raises DataError naming a missing (series, day) when the actuals are incomplete.
     """
-    want = forecast[KEY + ["date"]].astype({"item_id": str, "store_id": str})
-    have = later_sales.astype({"item_id": str, "store_id": str})
+    want = forecast[SERIES_KEY + ["date"]].astype(IDS_AS_STR)
+    have = later_sales.astype(IDS_AS_STR)
     have = have[have["date"].between(want["date"].min(), want["date"].max())]
-    merged = want.merge(have[KEY + ["date", "units"]], on=KEY + ["date"], how="left")
+    merged = want.merge(have[SERIES_KEY + ["date", "units"]], on=SERIES_KEY + ["date"], how="left")
     missing = merged["units"].isna()
     if missing.any():
         first = merged[missing].iloc[0]
@@ -92,26 +65,13 @@ def evaluate(forecast: pd.DataFrame, snapshot_dir: Path, later_snapshot_dir: Pat
     taken = sorted(set(others) & {MODEL, *BASELINES})
     if taken:
         raise ValueError(f"evaluate: forecast names {taken} are taken by the model and the baselines")
-    history = read_snapshot(snapshot_dir, "sales")
-    hierarchy = (forecast[KEY].astype(str).drop_duplicates()
-                 .merge(read_snapshot(snapshot_dir, "items").astype(str), on="item_id")
-                 .merge(read_snapshot(snapshot_dir, "stores").astype(str), on="store_id"))
-    history = history[history["item_id"].astype(str).isin(set(hierarchy["item_id"]))]
-    setup = metrics.wrmsse_weights_scales(
-        history.astype({"item_id": str, "store_id": str}), read_snapshot(snapshot_dir, "prices").astype({"item_id": str, "store_id": str}),
-        read_snapshot(snapshot_dir, "calendar")[["date", "wm_yr_wk"]], hierarchy, pd.Timestamp(run_date))
+    setup, history = snapshot_scoring(snapshot_dir, forecast, run_date)
     actual = actuals_for(forecast, read_snapshot(later_snapshot_dir, "sales"))
-    candidates = {name: f[KEY + ["date", "units"]].astype({"item_id": str, "store_id": str, "units": np.float64})
+    candidates = {name: f[SERIES_KEY + ["date", "units"]].astype({**IDS_AS_STR, "units": np.float64})
                   for name, f in {MODEL: forecast, **others}.items()}
-    candidates.update(baselines(history, hierarchy, run_date, horizon=forecast["horizon"].max()))
-    rows = []
-    for name, f in candidates.items():
-        result = metrics.wrmsse(f, actual, setup)
-        rows.append((name, "wrmsse", "all", result.total))
-        rows += [(name, "wrmsse", level, value) for level, value in result.per_level.items()]
-        rows += [(name, metric, "item_store", value) for metric, value in metrics.point_metrics(f, actual).items()]
-    table = pd.DataFrame(rows, columns=["model", "metric", "level", "value"])
-    table.insert(0, "as_of", pd.Timestamp(run_date))
+    candidates.update(baselines(history, setup.series, run_date, horizon=forecast["horizon"].max()))
+    table = metric_table(candidates, actual, setup)
+    table.insert(0, "as_of", as_day(run_date))
     return table
 
 

@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core import features as F
+from pipeline.core.days import as_day
+from pipeline.core.series import SERIES_KEY
+from pipeline.core.wrmsse import wrmsse
 from pipeline.stages import features as feature_sets
-from pipeline.core import metrics
-from pipeline.data.snapshot import read_snapshot
+from pipeline.stages.scoring_setup import snapshot_scoring
 from pipeline.stages.train import VALID_DAYS, encode, load_model
-
-KEY = ["item_id", "store_id"]
 
 
 def validation_wrmsse(model_dirs: dict[object, Path], train_dir: Path, snapshot_dir: Path, run_date: dt.date) -> dict[str, float]:
@@ -32,26 +32,19 @@ def validation_wrmsse(model_dirs: dict[object, Path], train_dir: Path, snapshot_
     Only series with all 28 validation days (launched before the window) are scored.
     """
     frame = feature_sets.read_feature_set(train_dir)
-    origin = pd.Timestamp(run_date) - pd.Timedelta(days=VALID_DAYS)
+    origin = as_day(run_date) - pd.Timedelta(days=VALID_DAYS)
     valid = frame[frame["date"] > origin].copy()
-    valid[KEY] = valid[KEY].astype(str)
-    full = valid.groupby(KEY, observed=True)["date"].transform("size") == VALID_DAYS
-    valid = valid[full].sort_values(KEY + ["date"], ignore_index=True)
-    actuals = valid[KEY + ["date"]].assign(units=valid[F.TARGET].astype(np.float64))
-    hierarchy = (valid[KEY].drop_duplicates()
-                 .merge(read_snapshot(snapshot_dir, "items").astype(str), on="item_id")
-                 .merge(read_snapshot(snapshot_dir, "stores").astype(str), on="store_id"))
-    sales = read_snapshot(snapshot_dir, "sales").astype({"item_id": str, "store_id": str})
-    sales = sales.merge(hierarchy[KEY], on=KEY)
-    setup = metrics.wrmsse_weights_scales(
-        sales[sales["date"] <= origin], read_snapshot(snapshot_dir, "prices").astype({"item_id": str, "store_id": str}),
-        read_snapshot(snapshot_dir, "calendar")[["date", "wm_yr_wk"]], hierarchy, origin)
+    valid[SERIES_KEY] = valid[SERIES_KEY].astype(str)
+    full = valid.groupby(SERIES_KEY, observed=True)["date"].transform("size") == VALID_DAYS
+    valid = valid[full].sort_values(SERIES_KEY + ["date"], ignore_index=True)
+    actuals = valid[SERIES_KEY + ["date"]].assign(units=valid[F.TARGET].astype(np.float64))
+    setup = snapshot_scoring(snapshot_dir, valid, origin).setup
     scores = {}
     for name, folder in model_dirs.items():
         booster, meta = load_model(folder)
         pred = booster.predict(encode(valid, meta["vocab"], meta["features"]))
         forecast = actuals.assign(units=np.clip(pred, 0.0, None))
-        scores[name] = metrics.wrmsse(forecast, actuals, setup).total
+        scores[name] = wrmsse(forecast, actuals, setup).total
     return scores
 
 
