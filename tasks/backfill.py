@@ -12,7 +12,7 @@ import sys
 import luigi
 from luigi.tools.range import RangeDailyBase
 
-from pipeline.tools.progress import ProgressBar
+from pipeline.tools.bars import fraction_bar
 
 
 def main(argv=None) -> int:
@@ -26,19 +26,18 @@ def main(argv=None) -> int:
     dates = [args.start + dt.timedelta(days=k) for k in range((args.stop - args.start).days)]
     if not dates:
         parser.error("--stop must be after --start")
-    bar = ProgressBar(f"backfill {args.start}..{args.stop}")
-    done = {d for d in dates if DailyForecast(date=d).complete()}
-    bar(len(done) / len(dates), f"{len(done)} of {len(dates)} days already done")
+    with fraction_bar(f"backfill {args.start}..{args.stop}") as bar:
+        done = {d for d in dates if DailyForecast(date=d).complete()}
+        bar(len(done) / len(dates), f"{len(done)} of {len(dates)} days already done")
 
-    @DailyForecast.event_handler(luigi.Event.SUCCESS)
-    def _day_done(task):
-        if task.date in dates:
-            done.add(task.date)
-            bar(len(done) / len(dates), f"{task.date} done")
+        @DailyForecast.event_handler(luigi.Event.SUCCESS)
+        def _day_done(task):
+            if task.date in dates:
+                done.add(task.date)
+                bar(len(done) / len(dates), f"{task.date} done")
 
-    result = luigi.build([RangeDailyBase(of=DailyForecast, start=args.start, stop=args.stop)],
-                         local_scheduler=args.local_scheduler, detailed_summary=True)
-    bar.close()
+        result = luigi.build([RangeDailyBase(of=DailyForecast, start=args.start, stop=args.stop)],
+                             local_scheduler=args.local_scheduler, detailed_summary=True)
     print(result.summary_text, file=sys.stderr)
     ok = result.status in (luigi.execution_summary.LuigiStatusCode.SUCCESS,
                            luigi.execution_summary.LuigiStatusCode.SUCCESS_WITH_RETRY)

@@ -122,6 +122,17 @@ def test_events(calendar):
     assert (thanksgiving.day_of_week == 3).all() and (thanksgiving.day >= 22).all() and (thanksgiving.day <= 28).all()
 
 
+def test_easter_dates(calendar):
+    """Easter (dateutil's Western computus) and Orthodox Easter fall on the published dates of every year."""
+    def on(name):
+        rows = calendar[(calendar["event_name_1"] == name) | (calendar["event_name_2"] == name)]
+        return [d.date().isoformat() for d in pd.DatetimeIndex(rows["date"])]
+
+    assert on("Easter") == ["2011-04-24", "2012-04-08", "2013-03-31", "2014-04-20", "2015-04-05", "2016-03-27"]
+    assert on("OrthodoxEaster") == ["2011-04-24", "2012-04-15", "2013-05-05", "2014-04-20", "2015-04-12", "2016-05-01"]
+    assert on("LentStart") == ["2011-03-09", "2012-02-22", "2013-02-13", "2014-03-05", "2015-02-18", "2016-02-10"]
+
+
 @pytest.mark.skipif(not M5_CALENDAR.exists(), reason="no M5 calendar to compare with")
 def test_calendar_matches_m5(calendar):
     m5 = pd.read_parquet(M5_CALENDAR)
