@@ -1,5 +1,8 @@
 """The HTML reports: render functions on hand-made frames, and the real pages in headless Chromium.
 
+The pages are Jinja2 templates with matplotlib charts inlined as SVG; a page is
+the same bytes for the same inputs, in one process or in another.
+
 The browser tests build the reports on the tiny world, open each page in headless
 Chromium (``scripts/install-browser.sh`` installs it; a test skips, saying why, when
 it is missing and cannot be installed), read the page's own check from the dumped
@@ -12,6 +15,7 @@ import datetime as dt
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import luigi
@@ -27,6 +31,7 @@ from tasks.report import BacktestReport, Report
 from tests import browser
 from tests.browser import png_rows, require_chromium
 from tests.conftest import RUN_DATE
+from pipeline.stages.report.charts import value_ticks
 
 OK = luigi.execution_summary.LuigiStatusCode.SUCCESS
 MODELS = ["model", "seasonal_naive", "moving_average_28", "zero"]
@@ -66,6 +71,17 @@ def run_inputs(series=(("FOODS_1_001", "CA_1"), ("FOODS_1_002", "TX_1"), ("HOBBI
     )
 
 
+def chart(html: str, plot_id: str) -> str:
+    """The ``<svg>`` of one chart of a page."""
+    svg = html[html.index(f'data-plot="{plot_id}"'):]
+    return svg[:svg.index("</svg>")]
+
+
+def marks(svg: str, role: str | None = None) -> int:
+    """How many drawn series (bars: one mark each) a chart has, of ``role`` or of any."""
+    return len(re.findall(r'class="mark" data-role="%s"' % (re.escape(role) if role else r"[^\"]+"), svg))
+
+
 def body_attrs(dom: str) -> dict[str, str]:
     tag = re.search(r"<body([^>]*)>", dom).group(1)
     return dict(re.findall(r'([\w-]+)="([^"]*)"', tag))
@@ -90,24 +106,38 @@ def test_metrics_table_shows_every_model_and_highlights_the_best():
 
 
 def test_summary_line_says_better_or_worse_than_the_best_baseline():
-    text, better = report.wrmsse_summary(metrics_frame())
-    assert better and "model WRMSSE 0.612" in text and "17.9\u00a0% better" in text and "28-day average" in text
+    verdict = report.verdict(metrics_frame())
+    assert verdict.better and verdict.best == "moving_average_28" and verdict.best_value == WRMSSE["moving_average_28"]
+    assert round(verdict.rel, 4) == 0.1787
+    html = report.render_run_report(**run_inputs())
+    summary = re.search(r'<p class="summary">(.*?)</p>', html).group(1)
+    assert "model WRMSSE 0.612" in summary and "17.9\u00a0% better" in summary and "(28-day average, 0.746)" in summary
     worse = dict(WRMSSE, model=0.8)
-    text, better = report.wrmsse_summary(metrics_frame(wrmsse=worse))
-    assert not better and "7.3\u00a0% worse" in text
+    assert not report.verdict(metrics_frame(wrmsse=worse)).better
+    html = report.render_run_report(**dict(run_inputs(), metrics_table=metrics_frame(wrmsse=worse)))
+    summary = re.search(r'<p class="summary worse">(.*?)</p>', html).group(1)
+    assert "7.3\u00a0% worse" in summary
 
 
 def test_line_chart_draws_one_path_per_series_with_labelled_axes():
     days = pd.date_range("2016-05-01", periods=10)
     lines = [report.Series(r, days, np.arange(10.0) * k) for k, r in enumerate(["actual", "model", "zero"], 1)]
     svg = report.line_chart(lines, plot_id="p", title="t", y_label="units per day", x_label="date")
-    assert svg.count('<path class="mark line"') == 3
-    assert 'data-series="3"' in svg and ">units per day<" in svg and ">date<" in svg
+    assert svg.startswith('<svg class="chart" data-plot="p" data-series="3" ') and marks(svg) == 3
+    # the labels are drawn as glyphs; matplotlib's comment before each says what it reads
+    assert "<!-- units per day -->" in svg and "<!-- date -->" in svg and "<!-- May 1 -->" in svg
+    assert [t for t in ("0", "10", "20", "30") if f"<!-- {t} -->" in svg] == ["0", "10", "20", "30"]
     for role in ("actual", "model", "zero"):
-        assert f'data-role="{role}" d="M' in svg and report.COLOURS[role] in svg
+        group = svg[svg.index(f'data-role="{role}"'):]
+        assert re.match(r'[^>]*><title>[^<]+</title><path d="M [\d.]+ [\d.]+ L', group), role
+        assert f"stroke: {report.COLOURS[role]}" in group[:group.index("</g>")]
+    # ids are scoped to the chart, so two charts on one page never share one
+    other = report.line_chart(lines, plot_id="q", title="t")
+    ids = re.findall(r'id="([^"]+)"', svg + other)
+    assert len(ids) == len(set(ids)) > 20
     # a series with no values at all says so instead of drawing an empty frame silently
     empty = report.line_chart([report.Series("model", days[:0], np.array([]))], plot_id="e", title="e")
-    assert "no data" in empty
+    assert "<!-- no data -->" in empty
 
 
 def test_run_report_has_every_chart_and_the_baselines_on_the_total():
@@ -121,16 +151,42 @@ def test_run_report_has_every_chart_and_the_baselines_on_the_total():
     assert [n for n in names if n.startswith("state_id:")] == ["state_id:CA", "state_id:TX"]
     assert [n for n in names if n.startswith("store_id:")] == ["store_id:CA_1", "store_id:CA_2", "store_id:TX_1"]
     assert len([n for n in names if n.startswith("series:")]) == 3  # only 3 series exist; up to 4 shown
-    assert names[-1] == "feature-importance" and html.count('<rect class="mark bar"') == 4
-    total_svg = html[html.index('data-plot="total"'):]
-    total_svg = total_svg[:total_svg.index("</svg>")]
-    assert total_svg.count('<path class="mark line"') == 5
+    assert names[-1] == "feature-importance" and marks(chart(html, "feature-importance"), "model") == 4
+    total_svg = chart(html, "total")
+    assert marks(total_svg) == 5 and [marks(total_svg, b) for b in evaluate.BASELINES] == [1, 1, 1]
+    assert marks(chart(html, "store_id:CA_1")) == 2  # actual and model only
     assert "Forecast report — run of 2016-05-22" in html and "Model trained 2016-05-15" in html
-    # self-contained: no external resource of any kind
+    # self-contained: no external resource of any kind (url() only names a clip path of the same chart)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
-    assert "<link" not in html and "@import" not in html and "url(" not in html
+    assert "<link" not in html and "@import" not in html and not re.search(r"url\((?!#c[0-9a-f]{10}-)", html)
+    assert "http" not in html and "<img" not in html
     assert html.count("<script>") == 2  # the error trap and the self-check only
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids))  # one page, 19 charts, no id twice
     assert report.render_run_report(**inputs) == html  # same inputs, same bytes
+
+
+RENDER_IN_A_NEW_PROCESS = """
+import sys
+from pipeline.stages import evaluate, report
+from tests.test_report import run_inputs
+inputs = run_inputs()
+inputs["baselines"] = evaluate.baselines(inputs["history"], inputs["forecast"][["item_id", "store_id"]], inputs["run_date"])
+sys.stdout.buffer.write(report.render_run_report(**inputs).encode())
+"""
+
+
+def test_a_page_is_the_same_bytes_in_another_process():
+    """Nothing in a page depends on the process: no clock, no hash seed, no font found by the system's cache."""
+    inputs = run_inputs()
+    inputs["baselines"] = evaluate.baselines(inputs["history"], inputs["forecast"][["item_id", "store_id"]], RUN_DATE)
+    here = report.render_run_report(**inputs).encode()
+    root = Path(__file__).resolve().parents[1]
+    there = subprocess.run([sys.executable, "-c", RENDER_IN_A_NEW_PROCESS], cwd=root, capture_output=True,
+                           timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "12345",
+                                             "MPLCONFIGDIR": str(root / ".pytest_cache" / "mpl-other")})
+    assert there.returncode == 0, there.stderr.decode()[-2000:]
+    assert there.stdout == here
 
 
 def test_ids_and_names_are_escaped():
@@ -138,11 +194,11 @@ def test_ids_and_names_are_escaped():
     inputs = run_inputs(series=((evil_item, evil_store), ("FOODS_1_001", "CA_1")))
     inputs["importances"] = {"<b>feat</b>": 5.0, "ok": 1.0}
     html = report.render_run_report(**inputs)
-    assert evil_item not in html and "<b>feat</b>" not in html
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html and "S&amp;&quot;1" in html
-    assert "&lt;b&gt;feat&lt;/b&gt;" in html
+    assert evil_item not in html and "<b>feat</b>" not in html and "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html and "S&amp;&#34;1" in html
+    assert '<b title="&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; · S&amp;&#34;1">' in html  # a caption
+    assert "&lt;b&gt;feat&lt;/b&gt;" in html  # the bar's label (matplotlib's comment) and tooltip
     assert html.count("<script>") == 2
-    assert report.esc('a<b>&"\'') == "a&lt;b&gt;&amp;&quot;&#x27;"
 
 
 def test_backtest_report_lists_every_date_and_the_mean():
@@ -155,22 +211,25 @@ def test_backtest_report_lists_every_date_and_the_mean():
     for d in table["date"]:
         assert f">{d}<" in html
     assert "<tfoot>" in html and re.search(r'data-model="model">0\.733<', html)  # the mean
-    chart = html[html.index('data-plot="backtest-wrmsse"'):]
-    assert chart[:chart.index("</svg>")].count('<path class="mark line"') == 4
-    gain = html[html.index('data-plot="backtest-gain"'):]
-    gain = gain[:gain.index("</svg>")]
-    assert gain.count('<rect class="mark bar"') == 3 and report.COLOURS["negative"] in gain
+    assert marks(chart(html, "backtest-wrmsse")) == 4
+    gain = chart(html, "backtest-gain")
+    assert marks(gain) == 3 and f"fill: {report.COLOURS['negative']}" in gain
+    assert "<title>2016-05-23: −12.5</title>" in gain  # (0.8 − 0.9) / 0.8: seasonal naive is that day's best
 
 
-def test_nice_ticks():
-    assert report.nice_ticks(0, 97) == [0, 25, 50, 75, 100]
-    assert report.nice_ticks(0, 1.7, 5) == [0, 0.5, 1.0, 1.5, 2.0]
-    assert report.nice_ticks(0, 0) == [0, 0.25, 0.5, 0.75, 1.0]
-    for lo, hi in [(-12, 23), (0, 0.013), (3, 1234567), (0, 7)]:
-        ticks = report.nice_ticks(lo, hi, 5)
+def test_value_ticks_cover_the_values_in_round_steps():
+    assert list(value_ticks(0, 97, 4)) == [0, 25, 50, 75, 100]
+    assert list(value_ticks(0, 1.7, 4)) == [0, 0.5, 1.0, 1.5, 2.0]
+    assert list(value_ticks(0, 0, 4)) == [0, 0.25, 0.5, 0.75, 1.0]
+    for lo, hi in [(-12, 23), (0, 0.013), (3, 1234567), (0, 7), (0.2, 0.9)]:
+        ticks = value_ticks(lo, hi, 4)
         steps = np.diff(ticks)
         assert ticks[0] <= lo and ticks[-1] >= hi and len(ticks) <= 6 and np.allclose(steps, steps[0])
         assert round(steps[0] / 10 ** np.floor(np.log10(steps[0])), 6) in (1, 2, 2.5, 5)
+    # a tick label has as many decimals as the ticks need, no more
+    svg = report.line_chart([report.Series("model", pd.date_range("2016-05-01", periods=3), np.array([0, 0.6, 1]))],
+                            plot_id="d", title="d")
+    assert "<!-- 0.25 -->" in svg and "<!-- 1.00 -->" in svg
 
 
 # --------------------------------------------------------------------------- the browser
