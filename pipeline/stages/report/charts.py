@@ -241,9 +241,13 @@ def _to_svg(fig: Figure, *, plot_id: str, title: str, n_series: int, marks: list
     fig.savefig(buffer, format="svg", transparent=True, metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     text = buffer.getvalue()
     text = text[text.index("<svg "):]
-    text = re.sub(r"<!--.*?-->\s*", "", text, flags=re.S)
+    # no indentation or line breaks (they are most of the bytes of small paths); matplotlib's comments, which
+    # say what each run of glyphs reads, stay
+    text = re.sub(r">\s+<", "><", text)
+    text = re.sub(r"\s*\n\s*", " ", text)
     # matplotlib's default joins and caps, as a page-wide rule; report.css carries them for svg.chart only
     text = _replace_once(text, '<style type="text/css">*{stroke-linejoin: round; stroke-linecap: butt}</style>', "")
+    text = text.replace("<defs></defs>", "")
     scope = "c" + hashlib.sha256(plot_id.encode()).hexdigest()[:10]
     text = re.sub(r'\bid="', f'id="{scope}-', text)
     text = re.sub(r'xlink:href="#', f'xlink:href="#{scope}-', text)
@@ -256,8 +260,11 @@ def _to_svg(fig: Figure, *, plot_id: str, title: str, n_series: int, marks: list
             f'viewBox="{view_box}" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">'
             f"<title>{escape(title)}</title>" + text[root.end():])
     for gid, role, tip in marks:
-        text = _replace_once(text, f'<g id="{scope}-{gid}">',
-                             f'<g id="{scope}-{gid}" class="mark" data-role="{escape(role)}"><title>{escape(tip)}</title>')
+        opening = f'<g id="{scope}-{gid}" class="mark" data-role="{escape(role)}"><title>{escape(tip)}</title>'
+        if f'<g id="{scope}-{gid}"/>' in text:  # a series without a single point: an empty group
+            text = _replace_once(text, f'<g id="{scope}-{gid}"/>', opening + "</g>")
+        else:
+            text = _replace_once(text, f'<g id="{scope}-{gid}">', opening)
     return text.strip()
 
 
