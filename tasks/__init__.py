@@ -1,20 +1,19 @@
-"""Luigi tasks of the daily forecast chain (thin wrappers over ``pipeline``)."""
-from tasks.chain import (
-    BuildFeatures,
-    BuildTrainingFeatures,
-    CheckSnapshot,
-    CompileModel,
-    DailyForecast,
-    ExtractSnapshot,
-    PromoteModel,
-    ScoreForecast,
-    TrainModel,
-)
-from tasks.evaluate import ActualsRecorded, Backtest, Evaluate
-from tasks.report import BacktestReport, Report
+"""The Luigi layer: the tasks of the daily chain (thin: parameters, requires, output, a run of a few lines).
 
-# only the task classes: `from tasks import *` in pipeline/__init__ must not shadow pipeline's own modules
+``snapshot`` (ExtractSnapshot, CheckSnapshot) → ``features`` (BuildFeatures, BuildTrainingFeatures)
+→ ``model`` (TrainModel, CompileModel, PromoteModel) → ``forecast`` (ScoreForecast, DailyForecast)
+→ ``evaluate`` (Evaluate, Backtest) → ``report`` (Report, BacktestReport). Where outputs live and
+what makes them complete: ``outputs``. Configuration: ``config``.
+"""
+from tasks.evaluate import ActualsRecorded, Backtest, Evaluate
+from tasks.features import BuildFeatures, BuildTrainingFeatures
+from tasks.forecast import DailyForecast, RunDateHasNoData, ScoreForecast
+from tasks.model import CompileModel, PromoteModel, TrainModel
+from tasks.report import BacktestReport, Report
+from tasks.snapshot import CheckSnapshot, ExtractSnapshot
+
 __all__ = [
-    "ActualsRecorded", "Backtest", "BacktestReport", "Report", "BuildFeatures", "BuildTrainingFeatures", "CheckSnapshot", "CompileModel", "DailyForecast",
-    "Evaluate", "ExtractSnapshot", "PromoteModel", "ScoreForecast", "TrainModel",
+    "ActualsRecorded", "Backtest", "BacktestReport", "BuildFeatures", "BuildTrainingFeatures", "CheckSnapshot",
+    "CompileModel", "DailyForecast", "Evaluate", "ExtractSnapshot", "PromoteModel", "Report", "RunDateHasNoData",
+    "ScoreForecast", "TrainModel",
 ]

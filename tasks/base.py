@@ -16,6 +16,9 @@ from tasks import config
 from pipeline.data import masking
 from tasks import retry
 from pipeline.core.errors import PipelineError
+from tasks import logs
+
+log = logging.getLogger("pipeline")
 
 
 class _OneLineForPipelineErrors(logging.Filter):
@@ -27,6 +30,27 @@ class _OneLineForPipelineErrors(logging.Filter):
             record.args = (*(record.args or ()), record.exc_info[1])
             record.exc_info, record.exc_text = None, None
         return True
+
+
+@luigi.Task.event_handler(luigi.Event.START)
+def _log_start(task):
+    logs.install_file_log()
+    log.info("start %s", task)
+
+
+@luigi.Task.event_handler(luigi.Event.PROCESSING_TIME)
+def _log_time(task, seconds):
+    log.info("timing %s: %.1f s", task, seconds)
+
+
+@luigi.Task.event_handler(luigi.Event.SUCCESS)
+def _log_success(task):
+    log.info("outcome %s: DONE", task)
+
+
+@luigi.Task.event_handler(luigi.Event.FAILURE)
+def _log_failure(task, exception):
+    log.error("outcome %s: FAILED: %s: %s", task, type(exception).__name__, exception)
 
 
 _filter = _OneLineForPipelineErrors()

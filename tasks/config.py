@@ -18,6 +18,9 @@ from pathlib import Path
 import luigi
 from luigi.configuration.cfg_parser import LuigiConfigParser
 
+from pipeline.core.serving import TrainingSchedule
+from pipeline.core.spec import ForecastSpec
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_CONFIG = PROJECT_ROOT / "luigi.cfg"
 
@@ -50,11 +53,7 @@ class pipeline(luigi.Config):  # noqa: N801 - section name in luigi.cfg
 
     database_url = luigi.Parameter(default="sqlite:///data/world.sqlite")
     data_dir = luigi.Parameter(default="data")
-    horizon = luigi.IntParameter(default=28)
-    first_date = luigi.DateParameter(
-        default=dt.date(2011, 1, 29),
-        description="first day of the calendar; run dates and models count from here",
-    )
+    horizon = luigi.IntParameter(default=28, description="days forecast after the run date (1..28, the shortest lag)")
 
 
 class training(luigi.Config):  # noqa: N801
@@ -72,7 +71,7 @@ class training(luigi.Config):  # noqa: N801
     min_data_in_leaf = luigi.IntParameter(default=100)
     feature_fraction = luigi.FloatParameter(default=0.8)
     tweedie_variance_power = luigi.FloatParameter(default=1.2)
-    num_threads = luigi.IntParameter(default=2)
+    num_threads = luigi.IntParameter(default=2, significant=False, description="LightGBM threads (speed only)")
     seed = luigi.IntParameter(default=20160522)
     promotion_start = luigi.DateParameter(
         default=dt.date(2016, 5, 15), description="first training date whose model is gated (it is promoted as is)")
@@ -88,6 +87,21 @@ class training(luigi.Config):  # noqa: N801
         """``serve_model`` as a date, or None when models are chosen by promotion."""
         return dt.date.fromisoformat(self.serve_model) if self.serve_model else None
 
+    def schedule(self) -> TrainingSchedule:
+        """When models are trained and which earlier ones a new model is compared with."""
+        return TrainingSchedule(anchor=self.anchor_date, every_days=self.every_days,
+                                promotion_start=self.promotion_start, lookback=self.promotion_lookback)
+
+    def model_settings(self) -> dict:
+        """What shapes a model's bytes: the window and LightGBM's parameters (not its thread count)."""
+        return {name: getattr(self, name) for name in (
+            "window_days", "num_boost_round", "early_stopping_rounds", "learning_rate", "num_leaves",
+            "min_data_in_leaf", "feature_fraction", "tweedie_variance_power", "seed")}
+
+    def promotion_settings(self) -> dict:
+        """What shapes a promotion decision besides the models compared."""
+        return {"promotion_margin": self.promotion_margin}
+
 
 class compiler(luigi.Config):  # noqa: N801
     """The ``[compiler]`` section: how TL2cgen builds a model's libraries (speed, not predictions)."""
@@ -99,6 +113,17 @@ class compiler(luigi.Config):  # noqa: N801
     annotate = luigi.BoolParameter(default=False, description="branch annotation from the check sample")
     quantize = luigi.BoolParameter(default=False, description="compare integer bin indices instead of floats")
     nthread = luigi.IntParameter(default=2, description="parallel gcc processes")
+
+
+def quality_settings() -> dict:
+    """Every significant ``[quality]`` setting: what shapes a check's verdict and report."""
+    cfg = quality()
+    return {name: getattr(cfg, name) for name, param in quality.get_params() if param.significant}
+
+
+def forecast_spec() -> ForecastSpec:
+    """The forecast spec of ``[pipeline] horizon`` (checked: 1..28 days)."""
+    return ForecastSpec(horizon=pipeline().horizon)
 
 
 def compile_options() -> dict:
@@ -120,20 +145,31 @@ class quality(luigi.Config):  # noqa: N801
     """The ``[quality]`` section: data-quality thresholds and accepted anomalies.
 
     ``accept``: comma- or space-separated ``<check>`` (every date) or
-    ``<check>:<YYYY-MM-DD>`` (that run date only), see ``pipeline.stages.quality``.
+    ``<check>:<YYYY-MM-DD>`` (that run date only), see ``pipeline.core.checks.accept``; a hard stop
+    cannot be accepted. Every other parameter but ``compare_previous`` is a field of
+    ``pipeline.core.checks.thresholds.Thresholds`` of the same name (defaults and meaning there).
     """
 
-    accept = luigi.Parameter(default="")
-    compare_previous = luigi.BoolParameter(default=True)
-    outlier_k = luigi.FloatParameter(default=6.0)
-    price_jump_factor = luigi.FloatParameter(default=5.0)
-    price_jump_weeks = luigi.IntParameter(default=1)
-    history_days = luigi.IntParameter(default=56)
-    history_quantile = luigi.FloatParameter(default=0.95)
-    history_factor = luigi.FloatParameter(default=10.0)
-    history_min_units = luigi.IntParameter(default=100)
-    history_run_date_min_units = luigi.IntParameter(default=1000)
-    history_max_changed_days = luigi.FloatParameter(default=1.0)
+    accept = luigi.Parameter(default="", description="accepted anomalies: <check> or <check>:<YYYY-MM-DD>")
+    compare_previous = luigi.BoolParameter(default=True, description="compare with the previous day's snapshot")
+    regular_days = luigi.IntParameter(default=28, description="vanished_series: days in which regularity is judged")
+    regular_share = luigi.FloatParameter(default=0.5, description="vanished_series: share of days sold that is regular")
+    outlier_weeks = luigi.IntParameter(default=8, description="day totals: weeks of same-weekday reference totals")
+    outlier_k = luigi.FloatParameter(default=6.0, description="day totals: band of median +- k x MAD")
+    outlier_min_relative = luigi.FloatParameter(default=0.5, description="day totals: also this share off the median")
+    outlier_min_reference = luigi.IntParameter(default=4, description="day totals: fewer reference days: not checked")
+    closed_events = luigi.Parameter(default="Christmas", description="day totals: events (comma-separated) closing stores")
+    price_jump_factor = luigi.FloatParameter(default=5.0, description="price_jump: factor up or down that is a jump")
+    price_jump_weeks = luigi.IntParameter(default=1, description="price_jump: weeks up to the run date's checked, 0 all")
+    history_days = luigi.IntParameter(default=56, description="history_change: days giving a series' usual range")
+    history_quantile = luigi.FloatParameter(default=0.95, description="history_change: top of the usual range")
+    history_factor = luigi.FloatParameter(default=10.0, description="history_change: rise over factor x that top")
+    history_min_units = luigi.IntParameter(default=100, description="history_change: and over this on a past day")
+    history_run_date_min_units = luigi.IntParameter(default=1000,
+                                                    description="history_change: and over this on the run date")
+    history_max_changed_days = luigi.FloatParameter(default=1.0,
+                                                    description="history_change: days' worth of changed rows allowed")
+    max_offending = luigi.IntParameter(default=20, description="offending rows listed per check in the report")
 
 
 class retry(luigi.Config):  # noqa: N801

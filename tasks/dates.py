@@ -71,3 +71,20 @@ class RunDateParameter(luigi.DateParameter):
 
         kwargs["action"] = Check
         return kwargs
+
+
+class YesterdayParameter(RunDateParameter):
+    """A run date that, when none is given, is yesterday (the last complete day) as of building the task.
+
+    The default is computed each time a task is built, not once when the module is
+    imported: a long-lived process (the scheduler's worker, a notebook) asking for
+    ``DailyForecast()`` after midnight gets the new day.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.pop("default", None)
+        super().__init__(**kwargs)
+
+    def _value_iterator(self, task_name, param_name):
+        yield from super()._value_iterator(task_name, param_name)
+        yield (dt.date.today() - dt.timedelta(days=1), None)

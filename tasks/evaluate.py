@@ -8,13 +8,13 @@ import pandas as pd
 
 import luigi
 
-from tasks import config
 from pipeline.data import db
 from pipeline.stages import evaluate
-from pipeline.data import storage
+from tasks import config
 from tasks.dates import RunDateParameter
-from tasks.base import PipelineTask
-from tasks.chain import DatedTask, ExtractSnapshot, FolderTarget, ScoreForecast
+from tasks.forecast import ScoreForecast
+from tasks.outputs import DatedTask, Fingerprinted
+from tasks.snapshot import ExtractSnapshot
 
 
 class ActualsRecorded(luigi.ExternalTask):
@@ -27,7 +27,7 @@ class ActualsRecorded(luigi.ExternalTask):
     date = RunDateParameter()
 
     def complete(self) -> bool:
-        return evaluate.actuals_recorded(db.engine_for(config.database_url()), self.date, config.pipeline().horizon)
+        return evaluate.actuals_recorded(db.engine_for(config.database_url()), self.date, config.forecast_spec().horizon)
 
 
 class Evaluate(DatedTask):
@@ -43,19 +43,24 @@ class Evaluate(DatedTask):
     def run(self):
         # the actuals as known at the end of the last forecast day: a dynamic dependency, so the
         # snapshot is only taken once ActualsRecorded says the day is there
-        later = yield ExtractSnapshot(self.date + dt.timedelta(days=config.pipeline().horizon))
+        later = yield ExtractSnapshot(config.forecast_spec().last_target_date(self.date))
         forecast = pd.read_parquet(self.input()["forecast"].file("forecast.parquet"))
         table = evaluate.evaluate(forecast, self.input()["snapshot"].path, later.path, self.date)
-        with storage.atomic_dir(self.output().path) as tmp:
+        with self.writing() as tmp:
             evaluate.write_metrics(table, tmp)
             evaluate.publish_metrics(db.engine_for(config.database_url()), table)
 
 
-class Backtest(PipelineTask):
+class Backtest(Fingerprinted):
     """The chain and ``Evaluate`` for every date in [start, stop), and WRMSSE per date and model."""
 
     start = RunDateParameter()
     stop = RunDateParameter(description="exclusive, as in Luigi's range tools")
+    in_path = ("start", "stop")
+    files = ("wrmsse.csv",)
+
+    def home(self):
+        return config.data_dir() / "backtests" / f"{self.start}_{self.stop}"
 
     def dates(self) -> list[dt.date]:
         return [self.start + dt.timedelta(days=k) for k in range((self.stop - self.start).days)]
@@ -63,13 +68,10 @@ class Backtest(PipelineTask):
     def requires(self):
         return [Evaluate(d) for d in self.dates()]
 
-    def output(self) -> FolderTarget:
-        return FolderTarget(config.data_dir() / "backtests" / f"{self.start}_{self.stop}", ("wrmsse.csv",))
-
     def run(self):
         table = evaluate.backtest_table({t.date: inp.file("metrics.parquet")
                                          for t, inp in zip(self.requires(), self.input())})
-        with storage.atomic_dir(self.output().path) as tmp:
+        with self.writing() as tmp:
             buf = io.StringIO()
             table.to_csv(buf, index=False, float_format="%.6f", date_format="%Y-%m-%d")
             (tmp / "wrmsse.csv").write_text(buf.getvalue())

@@ -7,12 +7,14 @@ import pandas as pd
 
 import luigi
 
-from tasks import config
-from pipeline.stages import report
 from pipeline.data import storage
+from pipeline.stages import report
+from tasks import config
 from tasks.dates import RunDateParameter
-from tasks.base import PipelineTask
-from tasks.chain import DatedTask, ExtractSnapshot, FolderTarget, ScoreForecast, TrainModel
+from tasks.forecast import ScoreForecast
+from tasks.model import TrainModel
+from tasks.outputs import DatedTask, Fingerprinted
+from tasks.snapshot import ExtractSnapshot
 from tasks.evaluate import Backtest, Evaluate
 
 
@@ -32,29 +34,31 @@ class Report(DatedTask):
         # actuals are not recorded yet waits instead of failing), and the model that served the forecast
         # (its manifest says which: the promoted or pinned one, not always ScoreForecast.model_date()).
         served = storage.read_json(self.input()["forecast"].file("manifest.json"))["model_date"]
-        later, model = yield [ExtractSnapshot(self.date + dt.timedelta(days=config.pipeline().horizon)),
+        later, model = yield [ExtractSnapshot(config.forecast_spec().last_target_date(self.date)),
                               TrainModel(dt.date.fromisoformat(served))]
         inputs = report.load_run_inputs(self.input()["forecast"].path, self.input()["snapshot"].path, later.path,
                                         self.input()["metrics"].path, model.path, self.date)
         page = report.render_run_report(**inputs)
-        with storage.atomic_dir(self.output().path) as tmp:
+        with self.writing() as tmp:
             report.write_page(tmp / "index.html", page)
 
 
-class BacktestReport(PipelineTask):
-    """``data/reports/backtest_<start>_<stop>/index.html``: WRMSSE over the run dates, model and baselines."""
+class BacktestReport(Fingerprinted):
+    """``data/reports/backtest_<start>_<stop>/<fingerprint>/index.html``: WRMSSE over the run dates, model and baselines."""
 
     start = RunDateParameter()
     stop = RunDateParameter(description="exclusive, as in Luigi's range tools")
+    in_path = ("start", "stop")
+    files = ("index.html",)
+
+    def home(self):
+        return config.data_dir() / "reports" / f"backtest_{self.start}_{self.stop}"
 
     def requires(self):
         return Backtest(start=self.start, stop=self.stop)
 
-    def output(self) -> FolderTarget:
-        return FolderTarget(config.data_dir() / "reports" / f"backtest_{self.start}_{self.stop}", ("index.html",))
-
     def run(self):
         table = pd.read_csv(self.input().file("wrmsse.csv"))
         page = report.render_backtest_report(table, self.start, self.stop)
-        with storage.atomic_dir(self.output().path) as tmp:
+        with self.writing() as tmp:
             report.write_page(tmp / "index.html", page)

@@ -12,6 +12,7 @@ from pipeline.data import db
 from pipeline.stages import evaluate
 from pipeline.core.errors import DataError
 from tasks import Backtest, Evaluate
+from tests.outputs import out
 from tests.conftest import RUN_DATE
 
 OK = luigi.execution_summary.LuigiStatusCode.SUCCESS
@@ -27,7 +28,7 @@ def test_incomplete_actuals_are_an_error():
 
 def test_evaluate_scores_model_and_baselines_and_is_idempotent(chain_env):
     assert chain_env.build([Evaluate(date=RUN_DATE)]).status == OK
-    folder = chain_env.data / "metrics" / RUN_DATE.isoformat()
+    folder = out(chain_env.data, "metrics", RUN_DATE.isoformat())
     table = pd.read_parquet(folder / "metrics.parquet")
     assert set(table["model"]) == {"model", "seasonal_naive", "moving_average_28", "zero"}
     wrmsse = table[(table.metric == "wrmsse") & (table.level == "all")].set_index("model")["value"]
@@ -36,9 +37,9 @@ def test_evaluate_scores_model_and_baselines_and_is_idempotent(chain_env):
     with chain_env.engine.connect() as conn:
         n1 = conn.execute(sa.select(sa.func.count()).select_from(db.forecast_metrics)).scalar()
     # the forecast replaced by the actuals scores 0: the metric really compares with the actuals
-    snapshot = chain_env.data / "snapshots" / RUN_DATE.isoformat()
-    later = chain_env.data / "snapshots" / (RUN_DATE + dt.timedelta(days=28)).isoformat()
-    forecast = pd.read_parquet(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "forecast.parquet")
+    snapshot = out(chain_env.data, "snapshots", RUN_DATE.isoformat())
+    later = out(chain_env.data, "snapshots", (RUN_DATE + dt.timedelta(days=28)).isoformat())
+    forecast = pd.read_parquet(out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "forecast.parquet")
     truth = evaluate.actuals_for(forecast, pd.read_parquet(later / "sales.parquet"))
     perfect = forecast.drop(columns="units").merge(truth, on=["item_id", "store_id", "date"])
     scored = evaluate.evaluate(perfect.astype({"item_id": str, "store_id": str}), snapshot, later, RUN_DATE)
@@ -69,14 +70,14 @@ def test_evaluate_waits_for_the_actuals(chain_env):
     result = chain_env.build([Evaluate(date=late)])
     assert result.status == luigi.execution_summary.LuigiStatusCode.MISSING_EXT
     assert not (chain_env.data / "metrics" / late.isoformat()).exists()
-    assert (chain_env.data / "forecasts" / late.isoformat() / "forecast.parquet").exists()  # the forecast itself ran
+    assert (out(chain_env.data, "forecasts", late.isoformat()) / "forecast.parquet").exists()  # the forecast itself ran
 
 
 def test_backtest_table(chain_env):
     assert chain_env.build([Backtest(start=RUN_DATE - dt.timedelta(days=1), stop=RUN_DATE + dt.timedelta(days=1))]).status == OK
-    table = pd.read_csv(chain_env.data / "backtests" / "2016-05-21_2016-05-23" / "wrmsse.csv")
+    table = pd.read_csv(out(chain_env.data, "backtests", "2016-05-21_2016-05-23") / "wrmsse.csv")
     assert list(table.columns) == ["date", "model", "seasonal_naive", "moving_average_28", "zero"]
     assert table["date"].tolist() == ["2016-05-21", "2016-05-22"]
-    metrics = pd.read_parquet(chain_env.data / "metrics" / "2016-05-22" / "metrics.parquet")
+    metrics = pd.read_parquet(out(chain_env.data, "metrics", "2016-05-22") / "metrics.parquet")
     expected = metrics.query("model == 'seasonal_naive' and metric == 'wrmsse' and level == 'all'")["value"].iloc[0]
     assert table.loc[1, "seasonal_naive"] == pytest.approx(expected, abs=1e-6)

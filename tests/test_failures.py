@@ -16,10 +16,12 @@ import pytest
 from pipeline.data import storage
 from tasks import (BuildFeatures, BuildTrainingFeatures, CompileModel, DailyForecast, ExtractSnapshot, ScoreForecast,
                    TrainModel)
+from tests.outputs import out
 from tests.conftest import RUN_DATE
 
-STAGES = ["snapshots", "features/" + RUN_DATE.isoformat() + "/train", "models", "compiled",
-          "features/" + RUN_DATE.isoformat() + "/score", "forecasts"]
+# the home of each task's outputs (one folder per configuration inside)
+STAGES = [f"snapshots/{RUN_DATE}", f"features/{RUN_DATE}/train", f"models/{RUN_DATE}", f"compiled/{RUN_DATE}",
+          f"features/{RUN_DATE}/score", f"forecasts/{RUN_DATE}"]
 
 
 def luigi_cmd(*extra):
@@ -31,17 +33,14 @@ def luigi_cmd(*extra):
 
 def temp_folder(data: Path, stage: str) -> Path | None:
     """The hidden temporary folder a task of ``stage`` is writing, if any."""
-    parent = data / stage if stage.startswith("features") else data / stage
-    base = parent.parent if stage.startswith("features") else parent
-    name = parent.name if stage.startswith("features") else RUN_DATE.isoformat()
-    found = list(base.glob(f".{name}.tmp-*")) if base.exists() else []
+    found = list((data / stage).glob(".*.tmp-*")) if (data / stage).exists() else []
     return found[0] if found else None
 
 
 def reference_hash(chain_env) -> str:
     assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == luigi.execution_summary.LuigiStatusCode.SUCCESS
-    digest = storage.read_json(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "manifest.json")["content_hash"]
-    file_digest = storage.file_hash(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "forecast.parquet")
+    digest = storage.read_json(out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "manifest.json")["content_hash"]
+    file_digest = storage.file_hash(out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "forecast.parquet")
     shutil.rmtree(chain_env.data)
     return digest, file_digest
 
@@ -51,7 +50,7 @@ def test_sigkill_in_the_middle_of_each_task_leaves_nothing_half_written(chain_en
     killed = []
     for stage in STAGES:
         # a stage that an earlier run already completed is removed, so that this run must write it again
-        final = chain_env.data / stage if stage.startswith("features") else chain_env.data / stage / RUN_DATE.isoformat()
+        final = chain_env.data / stage
         shutil.rmtree(final, ignore_errors=True)
         proc = subprocess.Popen(luigi_cmd(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 300
@@ -70,7 +69,7 @@ def test_sigkill_in_the_middle_of_each_task_leaves_nothing_half_written(chain_en
     assert killed == STAGES, f"caught only {killed} mid-write"
     done = subprocess.run(luigi_cmd(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"rc={done.returncode}: " + done.stdout[-1500:] + done.stderr[-1500:]
-    after = storage.read_json(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "manifest.json")["content_hash"]
+    after = storage.read_json(out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "manifest.json")["content_hash"]
     assert after == expected
     assert not list(chain_env.data.rglob(".*.tmp-*"))  # the killed runs' temporaries were cleaned up
 
@@ -80,7 +79,7 @@ def test_two_runs_started_at_once_give_one_correct_result(chain_env):
     procs = [subprocess.Popen(luigi_cmd(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs[0][-2000:] + outputs[1][-2000:]
-    manifest = storage.read_json(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "manifest.json")
+    manifest = storage.read_json(out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "manifest.json")
     assert manifest["content_hash"] == expected
     import pandas as pd
     import sqlalchemy as sa
@@ -89,8 +88,8 @@ def test_two_runs_started_at_once_give_one_correct_result(chain_env):
     with chain_env.engine.connect() as conn:
         n = conn.execute(sa.select(sa.func.count()).select_from(db.forecasts)).scalar()
     assert n == manifest["rows"]
-    assert storage.file_hash(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "forecast.parquet") == expected_file
-    assert len(pd.read_parquet(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "forecast.parquet")) == n
+    assert storage.file_hash(out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "forecast.parquet") == expected_file
+    assert len(pd.read_parquet(out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "forecast.parquet")) == n
 
 
 def test_a_database_that_blinks_fails_cleanly_and_succeeds_on_retry(chain_env, tmp_path):
@@ -119,7 +118,7 @@ def test_a_database_that_blinks_fails_cleanly_and_succeeds_on_retry(chain_env, t
     text = log.read_text()
     assert "does not exist" in text and "attempt 2 of 3" in text and "succeeded in a retry" in text, text[-3000:]
     assert "FAILED" not in text
-    assert (chain_env.data / "forecasts" / RUN_DATE.isoformat() / "forecast.parquet").exists()
+    assert (out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "forecast.parquet").exists()
 
 
 @pytest.mark.parametrize("blocker", ["file"])

@@ -8,6 +8,7 @@ import time
 
 from tasks import config
 from tasks import scheduler
+from tests.outputs import out
 from tests.conftest import PROJECT_DATA, RUN_DATE, start_luigid, tree_changes, tree_state
 
 
@@ -56,7 +57,7 @@ def test_the_luigid_fixture_and_a_run_against_it_leave_the_project_data_alone(ch
     # everything went to the temporary folders: luigid's state and log, the run's output and log
     assert (tmp_path / "scheduler" / "luigid" / "state.pickle").stat().st_size > 0
     assert "Scheduler starting up" in (tmp_path / "scheduler" / "luigid-logs" / "luigi-server.log").read_text()
-    assert (chain_env.data / "snapshots" / RUN_DATE.isoformat() / "manifest.json").exists()
+    assert (out(chain_env.data, "snapshots", RUN_DATE.isoformat()) / "manifest.json").exists()
     assert (chain_env.data / "logs" / "pipeline.log").exists()
 
 

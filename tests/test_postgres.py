@@ -11,6 +11,7 @@ from pipeline.data import db
 from pipeline.data import storage
 from pipeline.tools import world
 from tasks import DailyForecast, ExtractSnapshot
+from tests.outputs import out
 from tests.conftest import RUN_DATE, fresh_postgres
 
 SECRET = "n0t-in-any-log"
@@ -42,13 +43,13 @@ def test_snapshots_from_sqlite_and_postgres_are_identical(pg_world, tiny_world_f
 
 def test_chain_on_postgres_gives_the_sqlite_forecast(pg_world, chain_env, monkeypatch):
     assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == luigi.execution_summary.LuigiStatusCode.SUCCESS
-    on_sqlite = storage.read_json(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "manifest.json")
+    on_sqlite = storage.read_json(out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "manifest.json")
     import shutil
 
     shutil.rmtree(chain_env.data)
     monkeypatch.setenv("PIPELINE_DATABASE_URL", pg_world)
     assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == luigi.execution_summary.LuigiStatusCode.SUCCESS
-    on_postgres = storage.read_json(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "manifest.json")
+    on_postgres = storage.read_json(out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "manifest.json")
     assert on_postgres["content_hash"] == on_sqlite["content_hash"]
     with sa.create_engine(pg_world).connect() as conn:
         n = conn.execute(sa.select(sa.func.count()).select_from(db.forecasts).where(db.forecasts.c.as_of == RUN_DATE)).scalar()

@@ -10,6 +10,7 @@ from tasks import config
 from pipeline.stages import promote
 from pipeline.data import storage
 from tasks import DailyForecast, PromoteModel, ScoreForecast, TrainModel
+from tests.outputs import out
 from tests.conftest import RUN_DATE
 
 OK = luigi.execution_summary.LuigiStatusCode.SUCCESS
@@ -78,16 +79,17 @@ def gated(chain_env):
 def test_the_chain_serves_the_promoted_model_and_records_both_numbers(gated):
     chain_env = gated
     assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == OK
-    decision = storage.read_json(chain_env.data / "models" / RUN_DATE.isoformat() / "promotion.json")
+    decision = storage.read_json(out(chain_env.data, "promotions", RUN_DATE.isoformat()) / "decision.json")
     assert decision["incumbent"] == PREV.isoformat()
     assert decision["candidate_wrmsse"] > 0 and decision["incumbent_wrmsse"] > 0
-    manifest = storage.read_json(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "manifest.json")
+    manifest = storage.read_json(out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "manifest.json")
     assert manifest["model_date"] == decision["serving_model"]
+    assert manifest["serving"]["model_date"] == decision["serving_model"] and manifest["serving"]["training_date"] == RUN_DATE.isoformat()
     assert decision["previous"] == {PREV.isoformat(): decision["incumbent_wrmsse"]}
     # the decision of 2016-05-22 did not need the one of 2016-05-15 (no chain of decisions)
-    assert not (chain_env.data / "models" / PREV.isoformat() / "promotion.json").exists()
+    assert not (chain_env.data / "promotions" / PREV.isoformat()).exists()
     assert chain_env.build([PromoteModel(date=PREV)]).status == OK
-    first = storage.read_json(chain_env.data / "models" / PREV.isoformat() / "promotion.json")
+    first = storage.read_json(out(chain_env.data, "promotions", PREV.isoformat()) / "decision.json")
     assert first["promoted"] and first["incumbent"] is None  # 2016-05-15 is the first model of the window
 
 
@@ -100,9 +102,9 @@ def test_a_worse_model_is_not_promoted(gated):
         assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == OK
     finally:
         cfg.set("training", "promotion_margin", "0.02")
-    decision = storage.read_json(chain_env.data / "models" / RUN_DATE.isoformat() / "promotion.json")
+    decision = storage.read_json(out(chain_env.data, "promotions", RUN_DATE.isoformat()) / "decision.json")
     assert not decision["promoted"] and decision["serving_model"] == PREV.isoformat()
-    manifest = storage.read_json(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "manifest.json")
+    manifest = storage.read_json(out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "manifest.json")
     assert manifest["model_date"] == PREV.isoformat()
     assert not (chain_env.data / "compiled" / RUN_DATE.isoformat()).exists()  # the rejected model is never compiled
 
@@ -115,8 +117,8 @@ def test_roll_back_by_pinning_a_model(gated):
         assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == OK
     finally:
         cfg.remove_option("training", "serve_model")
-    manifest = storage.read_json(chain_env.data / "forecasts" / RUN_DATE.isoformat() / "manifest.json")
-    assert manifest["model_date"] == PREV.isoformat()
+    manifest = storage.read_json(out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "manifest.json")
+    assert manifest["model_date"] == PREV.isoformat() and manifest["serving"]["how"] == "pinned"
     assert not PromoteModel(date=RUN_DATE).complete()  # pinned: no promotion decision was needed
 
 

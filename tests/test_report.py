@@ -30,6 +30,7 @@ from pipeline.stages import report
 from tasks.report import BacktestReport, Report
 from tests import browser
 from tests.browser import png_rows, require_chromium
+from tests.outputs import out
 from tests.conftest import RUN_DATE
 from pipeline.stages.report.charts import value_ticks
 
@@ -278,11 +279,11 @@ def test_the_browser_check_catches_a_broken_page(chromium, tmp_path):
 def test_reports_of_the_tiny_world_render_in_a_browser(chain_env, chromium, tmp_path):
     start, stop = RUN_DATE - dt.timedelta(days=1), RUN_DATE + dt.timedelta(days=1)
     assert chain_env.build([Report(date=RUN_DATE), BacktestReport(start=start, stop=stop)]).status == OK
-    run_page = chain_env.data / "reports" / RUN_DATE.isoformat() / "index.html"
-    backtest_page = chain_env.data / "reports" / f"backtest_{start}_{stop}" / "index.html"
+    run_page = out(chain_env.data, "reports", RUN_DATE.isoformat()) / "index.html"
+    backtest_page = out(chain_env.data, "reports", f"backtest_{start}_{stop}") / "index.html"
     html = run_page.read_text()
     assert f"run of {RUN_DATE}" in html and "model WRMSSE" in html
-    metrics = pd.read_parquet(chain_env.data / "metrics" / RUN_DATE.isoformat() / "metrics.parquet")
+    metrics = pd.read_parquet(out(chain_env.data, "metrics", RUN_DATE.isoformat()) / "metrics.parquet")
     for r in metrics[(metrics.metric == "wrmsse") & (metrics.level == "all")].itertuples():
         assert f'data-model="{r.model}">{r.value:.3f}<' in html
     # 1 total + 3 states + 10 stores + 4 top series + feature importance
@@ -314,4 +315,4 @@ def test_report_waits_for_the_actuals(chain_env, no_keep_alive):
     assert result.status == luigi.execution_summary.LuigiStatusCode.MISSING_EXT
     reports = chain_env.data / "reports"
     assert not reports.exists() or not list(reports.iterdir())  # no page, no temporary left behind
-    assert (chain_env.data / "forecasts" / RUN_DATE.isoformat() / "forecast.parquet").exists()
+    assert (out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "forecast.parquet").exists()

@@ -21,8 +21,8 @@ import pandas as pd
 
 from pipeline.core.errors import DataError
 from pipeline.core.series import SeriesIndexer, series_keys
+from pipeline.core.spec import MIN_LAG, ForecastSpec
 
-MIN_LAG = 28
 LAGS = (28, 29, 30, 35, 42, 49, 56, 364)
 MEAN_WINDOWS = (7, 14, 28, 56, 112)
 STD_WINDOWS = (7, 28)
@@ -248,5 +248,5 @@ def training_dates(run_date: dt.date, window_days: int) -> pd.DatetimeIndex:
 
 
 def scoring_dates(run_date: dt.date, horizon: int = 28) -> pd.DatetimeIndex:
-    """The ``horizon`` days after ``run_date``."""
-    return pd.date_range(start=pd.Timestamp(run_date) + pd.Timedelta(days=1), periods=horizon, freq="D")
+    """The ``horizon`` days after ``run_date`` (see ``ForecastSpec``)."""
+    return ForecastSpec(horizon=horizon).target_dates(run_date)

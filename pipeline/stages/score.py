@@ -88,8 +88,11 @@ def submission(forecast: pd.DataFrame) -> pd.DataFrame:
     return wide.drop(columns=["item_id", "store_id"])
 
 
-def write_forecast(forecast: pd.DataFrame, out_dir: Path, model_date: str) -> dict:
-    """Write ``forecast.parquet``, ``submission.csv`` and ``manifest.json`` into ``out_dir``."""
+def write_forecast(forecast: pd.DataFrame, out_dir: Path, model_date: str, serving: dict | None = None) -> dict:
+    """Write ``forecast.parquet``, ``submission.csv`` and ``manifest.json`` into ``out_dir``.
+
+    ``serving``: which model served and why (``pipeline.core.serving.ServingChoice.as_dict``).
+    """
     out_dir = Path(out_dir)
     storage.write_parquet(forecast, out_dir / "forecast.parquet")
     storage.atomic_file(out_dir / "submission.csv", submission(forecast).to_csv(index=False, float_format="%.6g").encode())
@@ -102,6 +105,7 @@ def write_forecast(forecast: pd.DataFrame, out_dir: Path, model_date: str) -> di
         "last_date": forecast["date"].max().date().isoformat(),
         "total_units": float(forecast["units"].astype(np.float64).sum()),
         "content_hash": storage.frame_hash(forecast),
+        "serving": serving,
     }
     storage.write_json(out_dir / "manifest.json", manifest)
     return manifest

@@ -12,7 +12,6 @@ import platform
 import subprocess
 from pathlib import Path
 
-import joblib
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -104,8 +103,8 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
 
     ``progress(fraction, message)``, if given, is told every 10 boosting rounds.
 
-    Files: ``model.txt`` (LightGBM text model, best iteration only),
-    ``model.joblib`` (the Booster) and ``metadata.json``. Returns the metadata.
+    Files: ``model.txt`` (LightGBM text model, best iteration only) and
+    ``metadata.json``. Returns the metadata.
     """
     frame = feature_sets.read_feature_set(train_dir)
     valid_start = pd.Timestamp(run_date) - pd.Timedelta(days=VALID_DAYS - 1)
@@ -139,8 +138,7 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
         "train_rows": int((~is_valid).sum()),
     }
     booster.save_model(str(out_dir / "model.txt"), num_iteration=best)
-    final = lgb.Booster(model_file=str(out_dir / "model.txt"))
-    joblib.dump(final, out_dir / "model.joblib")
+    final = lgb.Booster(model_file=str(out_dir / "model.txt"))  # what scoring will load: its importances
     metadata = {
         "date": run_date.isoformat(),
         "training_window": [frame["date"].min().date().isoformat(), (valid_start - pd.Timedelta(days=1)).date().isoformat()],

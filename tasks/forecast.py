@@ -1,0 +1,104 @@
+"""The forecast of a run date, and the cron entry point ``DailyForecast``."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import luigi
+
+from pipeline.core.errors import DataError, PipelineError
+from pipeline.data import db, storage
+from pipeline.stages import extract, score, train
+from tasks import config
+from tasks.base import PipelineTask
+from tasks.dates import RunDateParameter, YesterdayParameter
+from tasks.features import BuildFeatures
+from tasks.model import CompileModel, PromoteModel, TrainModel, read_decision, serving_choice
+from tasks.outputs import DatedTask
+from tasks.snapshot import ExtractSnapshot
+
+log = logging.getLogger("pipeline")
+
+
+class ScoreForecast(DatedTask):
+    """The forecast of the ``[pipeline] horizon`` days after ``date``, from the model serving then.
+
+    Which model serves is ``pipeline.core.serving.serving_model``'s answer: the pinned
+    model, or the one the promotion decision of the date's training date names.
+    """
+
+    stage = "forecasts"
+    files = ("forecast.parquet", "submission.csv", "manifest.json")
+
+    def requires(self):
+        req = {"features": BuildFeatures(self.date), "snapshot": ExtractSnapshot(self.date)}
+        cfg = config.training()
+        pinned = cfg.pinned_model()
+        if pinned is None:
+            req["promotion"] = PromoteModel(cfg.schedule().training_date(self.date))
+        else:  # the pinned model's identity is part of the forecast's
+            req["model"] = TrainModel(pinned)
+        return req
+
+    def serving(self):
+        try:
+            return serving_choice(self.date, lambda _: read_decision(self.requires()["promotion"]))
+        except ValueError as exc:
+            raise PipelineError(str(exc)) from None
+
+    def run(self):
+        choice = self.serving()
+        model_dir, compiled = yield [TrainModel(choice.model_date), CompileModel(choice.model_date)]
+        _, metadata = train.load_model(model_dir.path)
+        forecast = score.score_forecast(self.input()["features"].path, metadata,
+                                        compiled.path, self.date, self.dask_options())
+        with self.writing() as tmp:
+            manifest = score.write_forecast(forecast, tmp, metadata["date"], serving=choice.as_dict())
+            # published before the folder appears: a crash in between makes a rerun publish again (idempotent)
+            score.publish_forecast(db.engine_for(config.database_url()), forecast)
+        snapshot = storage.read_json(self.input()["snapshot"].file("manifest.json"))
+        log.info("forecast %s: model %s (%s), snapshot hash %s, %s", self.date, metadata["date"], choice.how,
+                 snapshot["content_hash"]["all"], manifest)
+        self.set_status_message(f"model {metadata['date']} ({choice.how}): {manifest['rows']:,} rows, "
+                                f"{manifest['total_units']:,.0f} units")
+
+
+class RunDateHasNoData(PipelineTask):
+    """Stands in for a run date's whole chain when the database shows no sales recorded on it: fails at once."""
+
+    date = RunDateParameter()
+    reason = luigi.Parameter(significant=False)
+
+    def complete(self) -> bool:
+        return False
+
+    def run(self):
+        self.set_status_message(self.reason)
+        raise DataError(self.reason)
+
+
+class DailyForecast(luigi.WrapperTask):
+    """The cron entry point: the forecast of ``date`` (default: yesterday when the task is built).
+
+    A date whose sales were never recorded (after the data's end, a clock far ahead of the
+    data) schedules one failing task with the reason, not a chain of trainings; a database
+    that cannot be asked right now leaves that to the chain's own tasks (they retry).
+    """
+
+    date = YesterdayParameter()
+
+    def requires(self):
+        # Luigi asks several times (complete, then the graph): the database is asked once per task
+        if not hasattr(self, "_missing"):
+            self._missing = None
+            if not ScoreForecast(self.date).complete():
+                try:
+                    engine = db.engine_for(config.database_url())
+                except PipelineError:
+                    engine = None
+                if engine is not None:
+                    try:
+                        self._missing = extract.missing_run_date(engine, self.date)
+                    finally:
+                        engine.dispose()
+        return RunDateHasNoData(self.date, self._missing) if self._missing else ScoreForecast(self.date)
