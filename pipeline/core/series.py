@@ -4,6 +4,11 @@ A series is ``(item_id, store_id)``. The sales and prices of a snapshot hold
 those ids as categoricals; the functions here work on their codes, so the ids
 of tens of millions of rows are never turned into strings (that alone took most
 of a feature partition's time), and accept plain string columns too.
+
+The integer series code of a row is ``store * n_items + item`` (codes into the store
+and item vocabularies), and a row's key is ``series << 32 | (third + 2**31)`` (the
+third part a day or a week): :func:`series_codes` and :func:`row_keys` compute them,
+:func:`split_series`, :func:`key_series` and :func:`key_third` take them apart.
 """
 from __future__ import annotations
 
@@ -16,6 +21,39 @@ ITEM, STORE = "item_id", "store_id"
 #: The columns that name a series, in the order frames are keyed and sorted by
 #: (the one definition: import it rather than spelling the list out again).
 SERIES_KEY = [ITEM, STORE]
+KEY_BIAS = 1 << 31  # a key's third part (a day, a week), biased to be non-negative, is its low 32 bits
+KEY_LOW = (1 << 32) - 1
+
+
+def series_codes(store_codes: np.ndarray, item_codes: np.ndarray, n_items: int, dtype=np.int64) -> np.ndarray:
+    """The series code ``store * n_items + item`` of each row, as ``dtype`` (a new array)."""
+    out = np.asarray(store_codes).astype(dtype)
+    out *= dtype(n_items)
+    out += item_codes
+    return out
+
+
+def split_series(codes: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """(store codes, item codes) of series codes."""
+    return np.divmod(codes, n_items)
+
+
+def row_keys(store_codes: np.ndarray, item_codes: np.ndarray, n_items: int, third: np.ndarray) -> np.ndarray:
+    """int64 keys ordered as (store, item, third): ``series << 32 | (third + 2**31)``; ``third`` fits int32."""
+    keys = series_codes(store_codes, item_codes, n_items)
+    keys <<= 32
+    keys |= np.asarray(third).astype(np.int64) + KEY_BIAS
+    return keys
+
+
+def key_series(keys: np.ndarray) -> np.ndarray:
+    """The series codes of row keys."""
+    return keys >> 32
+
+
+def key_third(keys: np.ndarray) -> np.ndarray:
+    """The third parts (days, weeks) of row keys."""
+    return (keys & KEY_LOW) - KEY_BIAS
 
 
 def _codes_of(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -44,9 +82,7 @@ def series_keys(frame: pd.DataFrame) -> pd.DataFrame:
     missing = (store_codes < 0) | (item_codes < 0)
     if missing.any():
         raise DataError(f"{int(missing.sum())} rows have no store_id or item_id")
-    combined = store_codes.astype(np.int64)
-    combined *= len(items)
-    combined += item_codes
+    combined = series_codes(store_codes, item_codes, len(items))
     bound = len(stores) * len(items)
     # a chain's (store x item) grid is small: counting codes is one pass, hashing 60 M rows three
     distinct = np.flatnonzero(np.bincount(combined, minlength=bound)) if bound <= 1 << 26 else pd.unique(combined)
