@@ -1,5 +1,6 @@
 """A property of the whole intake: any value in a Kaggle M5 cell either arrives exactly, through
-import -> snapshot -> features, or stops the chain with a message that names where it is.
+import -> snapshot -> CheckSnapshot -> features, or stops the chain with a message that names where
+it is (the import names the file, line and column; the snapshot and its checks name the row).
 
 Hypothesis draws one units cell and one price cell (integers of every size and sign, floats,
 NaN, infinities, blanks, text, unicode digits); a tiny M5 folder is written around them and
@@ -20,10 +21,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.data.snapshot import SNAPSHOT_FILES, read_snapshot
+from pipeline.data.snapshot import read_snapshot
 from pipeline.core import bounds
 from pipeline.data import db
-from pipeline.stages import extract
+from pipeline.stages import extract, quality
 from pipeline.core import features
 from pipeline.tools import m5import
 from pipeline.data import storage
@@ -92,7 +93,8 @@ def names_its_place(message: str, file: str, column: str | None = None) -> bool:
 
 
 def run_intake(units_cell: str, price_cell: str):
-    """Import, snapshot and features of the drawn cells; returns ("import"|"snapshot", message) or the values."""
+    """Import, snapshot, its checks and features of the drawn cells; returns ("import"|"snapshot"|"quality",
+    message) where the chain stops, or the values."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_m5(folder, units_cell, price_cell)
@@ -109,6 +111,10 @@ def run_intake(units_cell: str, price_cell: str):
                     extract.extract_snapshot(engine, RUN_DATE, tmp_out)
             except DataError as exc:
                 return "snapshot", str(exc)
+            try:  # CheckSnapshot: the one judge of what a snapshot can hold but no forecast should use
+                quality.run_checks(out, RUN_DATE).raise_if_failed()
+            except DataError as exc:
+                return "quality", str(exc)
             snap = {name: read_snapshot(out, name) for name in ("sales", "prices", "calendar", "items", "stores")}
             item, _, _, store, _ = SERIES[0]
             cell_date = pd.Timestamp(FIRST + dt.timedelta(days=CELL_DAY - 1))

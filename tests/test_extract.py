@@ -5,14 +5,16 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import luigi
 import pytest
 import sqlalchemy as sa
 
-from pipeline.data.snapshot import SNAPSHOT_FILES, read_snapshot
+from pipeline.data.snapshot import SNAPSHOT_FILES
 from pipeline.data import db
-from pipeline.stages import extract
+from pipeline.stages import extract, quality
 from pipeline.data import storage
 from pipeline.core.errors import DatabaseError, DataError
+from tasks import CheckSnapshot
 from tests.conftest import RUN_DATE, sales_frame
 
 
@@ -86,10 +88,64 @@ def expect_error(engine, date, tmp_path, error, *phrases):
     return message
 
 
-def test_negative_units_are_refused_with_the_row(small_db, tmp_path):
+def stopped_at_check_snapshot(out, date, check: str, *phrases) -> str:
+    """The snapshot in ``out`` fails ``check`` of CheckSnapshot, whose error names the rows by ``phrases``; the
+    documented override applies: a hard stop cannot be accepted, any other check can be for ``date``."""
+    report = quality.run_checks(out, date)
+    assert check in [c.name for c in report.failed], report.to_markdown()
+    with pytest.raises(DataError) as info:
+        report.raise_if_failed()
+    message = str(info.value)
+    for phrase in (check, *phrases):
+        assert phrase in report.check(check).message and phrase in message, message
+    if check in quality.HARD_STOPS:
+        with pytest.raises(ValueError, match="hard stop"):
+            quality.parse_accepted(f"{check}:{date}")
+    else:
+        accepted = quality.run_checks(out, date, accepted=[f"{check}:{date}"])
+        assert accepted.check(check).accepted and check not in [c.name for c in accepted.failed]
+    return message
+
+
+def test_negative_units_arrive_exactly_and_are_stopped_by_check_snapshot(small_db, tmp_path):
+    """Extraction takes what a snapshot can hold; whether a count may be negative is CheckSnapshot's call."""
     _, engine = small_db
     db.bulk_insert(engine, db.sales, sales_frame([("TX_1", "HOBBIES_1_001", "2016-05-20", -3, "2016-05-21 08:00:00")]))
-    expect_error(engine, RUN_DATE, tmp_path, DataError, "negative units", "HOBBIES_1_001", "TX_1", "2016-05-20", "-3")
+    _, sales, out = snapshot(engine, RUN_DATE, tmp_path)
+    assert units_on(sales, "TX_1", "HOBBIES_1_001", "2016-05-20") == -3
+    stopped_at_check_snapshot(out, RUN_DATE, "negative_units", "HOBBIES_1_001", "TX_1", "2016-05-20", "-3")
+
+
+def test_sales_dated_after_the_run_date_arrive_and_are_stopped_by_check_snapshot(small_db, tmp_path):
+    _, engine = small_db
+    db.bulk_insert(engine, db.sales, sales_frame([("CA_1", "FOODS_1_001", "2016-05-25", 4, "2016-05-22 08:00:00")]))
+    _, sales, out = snapshot(engine, RUN_DATE, tmp_path)
+    assert units_on(sales, "CA_1", "FOODS_1_001", "2016-05-25") == 4
+    stopped_at_check_snapshot(out, RUN_DATE, "future_dates", "FOODS_1_001", "CA_1", "2016-05-25")
+
+
+def test_the_chain_stops_at_check_snapshot_naming_the_row(chain_env):
+    day = RUN_DATE - dt.timedelta(days=2)
+    with chain_env.engine.connect() as conn:
+        store, item = conn.execute(sa.select(db.sales.c.store_id, db.sales.c.item_id)
+                                   .where(db.sales.c.date == day).limit(1)).one()
+    db.bulk_insert(chain_env.engine, db.sales, sales_frame([(store, item, day, -3, f"{RUN_DATE} 08:00:00")]))
+    assert chain_env.build([CheckSnapshot(date=RUN_DATE)]).status == luigi.execution_summary.LuigiStatusCode.FAILED
+    [snap] = [p.parent for p in (chain_env.data / "snapshots").rglob("manifest.json") if RUN_DATE.isoformat() in str(p)]
+    sales = pd.read_parquet(snap / "sales.parquet")
+    assert units_on(sales, store, item, day) == -3  # extraction took it as it is
+    [report] = (chain_env.data / "quality").rglob("failed/quality.json")
+    failed = {c["name"]: c["message"] for c in storage.read_json(report)["checks"] if not c["passed"]}
+    assert list(failed) == ["negative_units"], failed
+    for phrase in (store, item, str(day), "-3"):
+        assert phrase in failed["negative_units"], failed
+    assert not (chain_env.data / "features").exists()
+
+
+def add_prices(engine, rows):
+    db.bulk_insert(engine, db.sell_prices, pd.DataFrame(
+        rows, columns=["store_id", "item_id", "wm_yr_wk", "sell_price", "recorded_at"]).assign(
+        recorded_at=lambda f: pd.to_datetime(f["recorded_at"])))
 
 
 def test_a_negative_row_corrected_before_the_run_date_is_fine(small_db, tmp_path):
@@ -123,10 +179,32 @@ def test_run_date_after_the_last_recorded_day(small_db, tmp_path):
     expect_error(engine, dt.date(2016, 6, 1), tmp_path, DataError, "last recorded day", "2016-05-22", "2016-06-01")
 
 
-def test_unknown_item_in_sales(small_db, tmp_path):
+def test_ids_missing_from_the_master_tables_arrive_and_are_stopped_by_check_snapshot(small_db, tmp_path):
     _, engine = small_db
-    db.bulk_insert(engine, db.sales, sales_frame([("CA_1", "NOPE_1_001", "2016-05-20", 1, "2016-05-20 23:00:00")]))
-    expect_error(engine, RUN_DATE, tmp_path, DataError, "NOPE_1_001", "items table")
+    db.bulk_insert(engine, db.sales, sales_frame([("CA_1", "NOPE_1_001", "2016-05-20", 1, "2016-05-20 23:00:00"),
+                                                  ("XX_9", "FOODS_1_001", "2016-05-21", 2, "2016-05-21 23:00:00")]))
+    add_prices(engine, [("CA_1", "ZZZ_1_001", 11616, 1.5, "2016-05-21 09:00:00")])
+    _, sales, out = snapshot(engine, RUN_DATE, tmp_path)
+    assert units_on(sales, "CA_1", "NOPE_1_001", "2016-05-20") == 1 and units_on(sales, "XX_9", "FOODS_1_001",
+                                                                                  "2016-05-21") == 2
+    # appended after the master tables' ids, so the known ids keep their codes
+    assert list(sales["item_id"].cat.categories) == ["FOODS_1_001", "HOBBIES_1_001", "NOPE_1_001", "ZZZ_1_001"]
+    assert list(sales["store_id"].cat.categories) == ["CA_1", "TX_1", "XX_9"]
+    prices = pd.read_parquet(out / "prices.parquet")
+    assert prices.loc[prices["item_id"] == "ZZZ_1_001", "sell_price"].tolist() == [1.5]
+    assert pd.read_parquet(out / "items.parquet")["item_id"].tolist() == ["FOODS_1_001", "HOBBIES_1_001"]
+    stopped_at_check_snapshot(out, RUN_DATE, "unknown_ids", "NOPE_1_001", "XX_9", "ZZZ_1_001")
+
+
+def test_a_null_id_stops_the_snapshot_naming_the_row(small_db, tmp_path):
+    _, engine = small_db
+    with engine.begin() as conn:  # a source made elsewhere, without the pipeline's NOT NULL
+        conn.exec_driver_sql("CREATE TABLE sales_loose AS SELECT * FROM sales")
+        conn.exec_driver_sql("DROP TABLE sales")
+        conn.exec_driver_sql("ALTER TABLE sales_loose RENAME TO sales")
+        conn.exec_driver_sql("INSERT INTO sales VALUES (NULL, 'FOODS_1_001', '2016-05-20', 1, "
+                             "'2016-05-20 23:30:00.000000')")
+    expect_error(engine, RUN_DATE, tmp_path, DataError, "NULL store_id", "FOODS_1_001", "2016-05-20")
 
 
 def test_unreachable_database_names_the_url_without_password():

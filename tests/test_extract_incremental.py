@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline.data.snapshot import SNAPSHOT_FILES, read_snapshot
+from pipeline.data.snapshot import SNAPSHOT_FILES
+from pipeline.core.latest import cutoff
 from pipeline.data import db
-from pipeline.stages import extract
+from pipeline.data import source, source_state
+from pipeline.stages import extract, quality
 from pipeline.data import storage
 from pipeline.core.errors import DataError
 from tests.conftest import RUN_DATE, sales_frame
@@ -41,7 +43,7 @@ def _ref_read_versioned(engine, table, key, value, until, items, stores):
     query = sa.select(*cols).where(table.c.recorded_at < until)
     parts = []
     with engine.connect().execution_options(stream_results=True) as conn:
-        for chunk in pd.read_sql(query, conn, chunksize=extract.CHUNK_ROWS):
+        for chunk in pd.read_sql(query, conn, chunksize=source.CHUNK_ROWS):
             part = pd.DataFrame({
                 "item": _ref_codes(chunk["item_id"], items, table.name, "item_id", chunk).astype(np.int16),
                 "store": _ref_codes(chunk["store_id"], stores, table.name, "store_id", chunk).astype(np.int8),
@@ -74,14 +76,7 @@ def _ref_latest_per_key(rows, key, table, describe):
 
 
 def _ref_check_sales(sales, date, describe):
-    negative = sales["units"] < 0
-    if negative.any():
-        raise DataError(f"sales: {int(negative.sum())} row(s) in force with negative units; first: {describe(sales[negative].iloc[0])}")
     run_day = pd.Timestamp(date)
-    future = sales["date"] > run_day
-    if future.any():
-        raise DataError(f"sales: {int(future.sum())} row(s) dated after the run date {date} but recorded by then; "
-                        f"first: {describe(sales[future].iloc[0])}")
     last = sales["date"].max()
     if last < run_day:
         raise DataError(f"no sales are recorded for the run date {date}: the last recorded day as of then is "
@@ -90,11 +85,11 @@ def _ref_check_sales(sales, date, describe):
 
 def _reference_snapshot(engine, date, out_dir):
     db.check_schema(engine)
-    calendar, items, stores = extract._read_master(engine)
+    calendar, items, stores = source.read_master(engine)
     if items.empty or stores.empty:
         raise DataError(f"the items table holds {len(items)} rows and stores {len(stores)}: nothing to forecast")
     item_ix, store_ix = pd.Index(items["item_id"]), pd.Index(stores["store_id"])
-    until = extract.cutoff(date)
+    until = cutoff(date)
 
     def describe(row):
         return (f"item_id={item_ix[row['item']]} store_id={store_ix[row['store']]} "
@@ -114,9 +109,6 @@ def _reference_snapshot(engine, date, out_dir):
                                  item_ix, store_ix)
     source_rows["sell_prices"] = len(prices)
     prices = _ref_latest_per_key(prices, ["store", "item", "wm_yr_wk"], "sell_prices", describe)
-    bad = prices["sell_price"].isna() | (prices["sell_price"] <= 0)
-    if bad.any():
-        raise DataError(f"sell_prices: {int(bad.sum())} row(s) with a price that is not positive; first: {describe(prices[bad].iloc[0])}")
     frames = {
         "calendar": calendar, "items": items, "stores": stores,
         "sales": pd.DataFrame({
@@ -141,7 +133,7 @@ def _reference_snapshot(engine, date, out_dir):
             "sell_prices": prices["recorded_at"].max().isoformat() if len(prices) else None,
         },
         "source_rows": source_rows,
-        "source_max_rowid": {t.name: extract._max_rowid(engine, t) for t in (db.sales, db.sell_prices)},
+        "source_max_rowid": {t.name: source_state.max_rowid(engine, t) for t in (db.sales, db.sell_prices)},
         "series": int(sales.groupby(["store", "item"]).ngroups),
         "first_sales_date": sales["date"].min().date().isoformat(),
         "content_hash": {name: storage.frame_hash(frame) for name, frame in frames.items()},
@@ -237,9 +229,9 @@ def test_the_sqlalchemy_reader_gives_the_adbc_result(tiny_db, tmp_path, monkeypa
         assert not fallback, fallback
 
     def no_adbc(engine):
-        raise extract._NoAdbc("disabled by the test")
+        raise source.NoAdbc("disabled by the test")
 
-    monkeypatch.setattr(extract, "_adbc_connect", no_adbc)
+    monkeypatch.setattr(source, "adbc_connect", no_adbc)
     build(tiny_db, RUN_DATE, tmp_path / "sqlalchemy")
     assert_same_snapshot(tmp_path / "adbc", tmp_path / "sqlalchemy")
 
@@ -374,41 +366,69 @@ def error_of(engine, date, folder, previous=None, how=extract.extract_snapshot):
     return str(info.value)
 
 
-@pytest.mark.parametrize("case", ["negative", "duplicate", "unknown item", "unknown store", "future",
-                                  "price", "duplicate price", "after the last day"])
+def add_rows_of_the_day(engine, d, case):
+    rec = f"{d} 08:00:00"
+    sales = {
+        "negative": [("TX_1", "HOBBIES_1_001", "2016-05-20", -3, rec), ("CA_1", "FOODS_1_001", "2016-05-02", -1, rec)],
+        "duplicate": [("CA_1", "HOBBIES_1_001", "2016-04-02", 1, rec), ("CA_1", "HOBBIES_1_001", "2016-04-02", 2, rec)],
+        "unknown item": [("CA_1", "NOPE_1_001", "2016-05-20", 1, rec)],
+        "unknown store": [("XX_9", "FOODS_1_001", "2016-05-20", 1, rec)],
+        "future": [("CA_1", "FOODS_1_001", str(d + 3 * ONE_DAY), 1, rec)],
+    }.get(case)
+    if sales:
+        db.bulk_insert(engine, db.sales, sales_frame(sales))
+    prices = {
+        "price": [("TX_1", "FOODS_1_001", 11616, 0.0, rec), ("CA_1", "FOODS_1_001", 11617, -1.5, rec)],
+        "duplicate price": [("TX_1", "FOODS_1_001", 11616, 2.0, rec), ("TX_1", "FOODS_1_001", 11616, 2.5, rec)],
+        "price above the bound": [("TX_1", "FOODS_1_001", 11616, 2e6, rec)],
+        "unknown ids in prices": [("ZZ_9", "NOPE_1_001", 11616, 2.0, rec), ("CA_1", "AAA_1_001", 11616, 2.0, rec)],
+    }.get(case)
+    if prices:
+        add_prices(engine, prices)
+
+
+@pytest.mark.parametrize("case", ["duplicate", "duplicate price", "price above the bound", "after the last day"])
 def test_errors_in_the_rows_of_the_day_are_the_fresh_errors(small_db, tmp_path, case):
     _, engine = small_db
     d = RUN_DATE if case != "after the last day" else RUN_DATE + ONE_DAY
     build(engine, d - ONE_DAY, tmp_path / "prev")
-    rec = f"{d} 08:00:00"
-    if case == "negative":
-        rows = [("TX_1", "HOBBIES_1_001", "2016-05-20", -3, rec), ("CA_1", "FOODS_1_001", "2016-05-02", -1, rec)]
-    elif case == "duplicate":
-        rows = [("CA_1", "HOBBIES_1_001", "2016-04-02", 1, rec), ("CA_1", "HOBBIES_1_001", "2016-04-02", 2, rec)]
-    elif case == "unknown item":
-        rows = [("CA_1", "NOPE_1_001", "2016-05-20", 1, rec)]
-    elif case == "unknown store":
-        rows = [("XX_9", "FOODS_1_001", "2016-05-20", 1, rec)]
-    elif case == "future":
-        rows = [("CA_1", "FOODS_1_001", str(d + 3 * ONE_DAY), 1, rec)]
-    else:
-        rows = []
-    if rows:
-        db.bulk_insert(engine, db.sales, sales_frame(rows))
-    if case == "price":
-        add_prices(engine, [("TX_1", "FOODS_1_001", 11616, 0.0, rec), ("CA_1", "FOODS_1_001", 11617, -1.5, rec)])
-    if case == "duplicate price":
-        add_prices(engine, [("TX_1", "FOODS_1_001", 11616, 2.0, rec), ("TX_1", "FOODS_1_001", 11616, 2.5, rec)])
+    add_rows_of_the_day(engine, d, case)
     incremental = error_of(engine, d, tmp_path / "inc", previous=tmp_path / "prev")
     fresh = error_of(engine, d, tmp_path / "fresh")
     assert incremental == fresh
-    if case != "after the last day":  # refused before any row is read, with a message of its own
+    if case in ("duplicate", "duplicate price"):  # the former implementation had no bound, nor a message of its own
         assert fresh == error_of(engine, d, tmp_path / "former", how=_reference_snapshot)
-    expected = {"negative": "2 row(s) in force with negative units", "duplicate": "duplicate row(s)",
-                "unknown item": "NOPE_1_001", "unknown store": "XX_9", "future": "dated after the run date",
-                "price": "2 row(s) with a price that is not positive", "duplicate price": "sell_prices: 1 duplicate",
+    expected = {"duplicate": "duplicate row(s)", "duplicate price": "sell_prices: 1 duplicate",
+                "price above the bound": "1 row(s) with a price above 100,000",
                 "after the last day": "last recorded day"}[case]
     assert expected in incremental, incremental
+
+
+@pytest.mark.parametrize("case, check", [
+    ("negative", "negative_units"), ("future", "future_dates"), ("price", "price_not_positive"),
+    ("unknown item", "unknown_ids"), ("unknown store", "unknown_ids"), ("unknown ids in prices", "unknown_ids"),
+])
+def test_implausible_rows_of_the_day_arrive_as_in_the_fresh_snapshot_and_stop_at_check_snapshot(
+        small_db, tmp_path, case, check):
+    """Extraction takes what a snapshot can hold; the incremental snapshot holds it as the fresh one does."""
+    _, engine = small_db
+    build(engine, RUN_DATE - ONE_DAY, tmp_path / "prev")
+    add_rows_of_the_day(engine, RUN_DATE, case)
+    m = build(engine, RUN_DATE, tmp_path / "inc", previous=tmp_path / "prev")
+    assert m["built_from"] == "previous"
+    build(engine, RUN_DATE, tmp_path / "fresh")
+    assert_same_snapshot(tmp_path / "inc", tmp_path / "fresh")
+    if not case.startswith("unknown"):  # the former implementation refused unknown ids as it read them
+        build(engine, RUN_DATE, tmp_path / "former", how=_reference_snapshot)
+        assert_same_snapshot(tmp_path / "inc", tmp_path / "former")
+    report = quality.run_checks(tmp_path / "inc", RUN_DATE)
+    assert check in [c.name for c in report.failed], report.to_markdown()
+    # and the next day, from this snapshot: the same as fresh again
+    nxt = RUN_DATE + ONE_DAY
+    db.bulk_insert(engine, db.sales, sales_frame([("CA_1", "FOODS_1_001", str(nxt), 2, f"{nxt} 09:00:00")]))
+    build(engine, nxt, tmp_path / "next", previous=tmp_path / "inc")
+    build(engine, nxt, tmp_path / "next-fresh")
+    assert_same_snapshot(tmp_path / "next", tmp_path / "next-fresh")
 
 
 def test_a_negative_row_corrected_the_same_day_is_fine(small_db, tmp_path):
@@ -447,9 +467,9 @@ def test_postgres_fresh_adbc_sqlalchemy_and_incremental_agree_with_sqlite(pg_wor
                              provenance=PER_DATABASE)
 
     def no_adbc(engine):
-        raise extract._NoAdbc("disabled by the test")
+        raise source.NoAdbc("disabled by the test")
 
-    monkeypatch.setattr(extract, "_adbc_connect", no_adbc)
+    monkeypatch.setattr(source, "adbc_connect", no_adbc)
     build(pg, RUN_DATE, tmp_path / "pg-sqlalchemy")
     assert_same_snapshot(tmp_path / "pg-sqlalchemy", tmp_path / "sqlite" / RUN_DATE.isoformat(), provenance=PER_DATABASE)
     pg.dispose()

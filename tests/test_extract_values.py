@@ -1,5 +1,7 @@
 """Values arrive in the snapshot exactly or stop it with a message naming the row: no narrowing,
-no truncation, no wrap-around, whichever reader (ADBC or SQLAlchemy) serves the rows."""
+no truncation, no wrap-around, whichever reader (ADBC or SQLAlchemy) serves the rows. A value the
+snapshot can hold but that is implausible (a negative count, a price of zero) arrives as it is and
+stops the chain at CheckSnapshot instead, naming the row: one validation boundary."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,8 +11,8 @@ import pandas as pd
 import pytest
 
 from pipeline.core import bounds
-from pipeline.stages import extract
-from pipeline.data import storage
+from pipeline.stages import extract, quality
+from pipeline.data import source, storage
 from pipeline.core.errors import DataError
 from tests.conftest import RUN_DATE
 
@@ -63,9 +65,9 @@ def _refused(small_db, tmp_path, table: str, value) -> str:
 def reader(request, monkeypatch):
     if request.param == "sqlalchemy":
         def no_adbc(engine):
-            raise extract._NoAdbc("disabled by the test")
+            raise source.NoAdbc("disabled by the test")
 
-        monkeypatch.setattr(extract, "_adbc_connect", no_adbc)
+        monkeypatch.setattr(source, "adbc_connect", no_adbc)
     return request.param
 
 
@@ -79,10 +81,24 @@ def test_large_units_arrive_exactly(small_db, tmp_path, reader, units):
     assert sales["units"].dtype.itemsize >= 4
 
 
+@pytest.mark.parametrize("units", [-1, -70_000, -bounds.MAX_UNITS])
+def test_negative_units_arrive_exactly_for_check_snapshot_to_stop(small_db, tmp_path, reader, units):
+    """A snapshot holds a negative count exactly; whether it may be negative is CheckSnapshot's negative_units."""
+    _, engine = small_db
+    _insert(engine, "sales", units)
+    out = _snapshot(engine, tmp_path)
+    sales = pd.read_parquet(out / "sales.parquet")
+    row = sales[(sales.store_id == "TX_1") & (sales.item_id == "FOODS_1_001") & (sales.date == DAY)]
+    assert row["units"].tolist() == [units]
+    message = _stopped_at_check_snapshot(out, "negative_units")
+    assert f"units={units:,}" in message or f"units={units}" in message, message
+
+
 @pytest.mark.parametrize("units, expected", [
     (bounds.MAX_UNITS + 1, "whole numbers up to"), (1_000_000_000, "whole numbers up to"),
-    (2.5, "whole numbers up to"), (None, "whole numbers up to"), ("abc", "stored as numbers"),
-    (float("nan"), "whole numbers up to"), (10**15, "whole numbers up to"),
+    (-bounds.MAX_UNITS - 1, "whole numbers up to"), (-(10**15), "whole numbers up to"),
+    (2.5, "whole numbers up to"), (-2.5, "whole numbers up to"), (None, "whole numbers up to"),
+    ("abc", "stored as numbers"), (float("nan"), "whole numbers up to"), (10**15, "whole numbers up to"),
 ])
 def test_units_that_cannot_arrive_exactly_stop_the_snapshot_naming_the_row(small_db, tmp_path, reader, units,
                                                                            expected):
@@ -93,13 +109,37 @@ def test_units_that_cannot_arrive_exactly_stop_the_snapshot_naming_the_row(small
 
 
 @pytest.mark.parametrize("price, expected", [
-    (None, "must be a number"), ("cheap", "stored as numbers"), (float("nan"), "must be a number"), (float("inf"), "must be a number"),
-    (0.0, "not positive"), (-1.5, "not positive"), (bounds.MAX_SELL_PRICE * 10, "above"),
+    (None, "must be a number"), ("cheap", "stored as numbers"), (float("nan"), "must be a number"),
+    (float("inf"), "must be a number"), (float("-inf"), "must be a number"),
+    (bounds.MAX_SELL_PRICE * 10, "above"),  # until CheckSnapshot has a check of it
 ])
-def test_bad_prices_stop_the_snapshot_naming_the_row(small_db, tmp_path, reader, price, expected):
+def test_prices_a_snapshot_cannot_hold_stop_it_naming_the_row(small_db, tmp_path, reader, price, expected):
     message = _refused(small_db, tmp_path, "sell_prices", price)
     assert expected in message and "sell_price" in message, message
     assert "store_id=TX_1" in message and "item_id=FOODS_1_001" in message and "11616" in message, message
+
+
+@pytest.mark.parametrize("price", [0.0, -1.5, -0.0])
+def test_prices_that_are_not_positive_arrive_exactly_for_check_snapshot_to_stop(small_db, tmp_path, reader, price):
+    _, engine = small_db
+    _insert(engine, "sell_prices", price)
+    out = _snapshot(engine, tmp_path)
+    prices = pd.read_parquet(out / "prices.parquet")
+    row = prices[(prices.store_id == "TX_1") & (prices.item_id == "FOODS_1_001") & (prices.wm_yr_wk == 11616)]
+    assert row["sell_price"].tolist() == [price]
+    message = _stopped_at_check_snapshot(out, "price_not_positive")
+    assert "wm_yr_wk=11,616" in message or "wm_yr_wk=11616" in message, message
+
+
+def _stopped_at_check_snapshot(out, check: str) -> str:
+    """CheckSnapshot's error for ``out``: ``check`` failed, naming the row of TX_1 / FOODS_1_001."""
+    report = quality.run_checks(out, RUN_DATE)
+    assert check in [c.name for c in report.failed], report.to_markdown()
+    with pytest.raises(DataError) as info:
+        report.raise_if_failed()
+    message = report.check(check).message
+    assert message in str(info.value) and "store_id=TX_1" in message and "item_id=FOODS_1_001" in message, message
+    return message
 
 
 def test_text_that_spells_a_number_is_refused_too(small_db, tmp_path, reader):
@@ -147,3 +187,17 @@ def test_a_calendar_value_its_column_cannot_hold_stops_the_snapshot(small_db, tm
     with pytest.raises(DataError) as info:
         _snapshot(engine, tmp_path)
     assert f"calendar: {column} must be a whole number" in str(info.value) and "date=2016-05-20" in str(info.value)
+
+
+def test_an_id_missing_from_its_master_table_arrives_for_check_snapshot_to_stop(small_db, tmp_path, reader):
+    _, engine = small_db
+    with sqlite3.connect(engine.url.database) as conn:
+        conn.execute("INSERT INTO sales VALUES ('TX_1', 'NOPE_1_001', ?, 4, ?)", (DAY, REC))
+        conn.execute("INSERT INTO sell_prices VALUES ('XX_9', 'FOODS_1_001', 11616, 1.25, ?)", (REC,))
+    out = _snapshot(engine, tmp_path)
+    sales, prices = pd.read_parquet(out / "sales.parquet"), pd.read_parquet(out / "prices.parquet")
+    assert sales.loc[sales.item_id == "NOPE_1_001", "units"].tolist() == [4]
+    assert prices.loc[prices.store_id == "XX_9", "sell_price"].tolist() == [1.25]
+    report = quality.run_checks(out, RUN_DATE)
+    message = report.check("unknown_ids").message
+    assert not report.check("unknown_ids").passed and "NOPE_1_001" in message and "XX_9" in message, message

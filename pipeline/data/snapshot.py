@@ -2,8 +2,10 @@
 
 A snapshot folder holds one parquet file per table (``SNAPSHOT_FILES``), written
 store by store, and ``manifest.json`` (run date, row counts, the latest
-``recorded_at`` read, content hashes). ``pipeline.stages.extract`` writes it;
-everything else reads it through this module.
+``recorded_at`` read, content hashes). ``sales`` and ``prices`` hold item_id and
+store_id as categoricals of the items and stores tables' ids, then the columns of
+``TABLE_COLUMNS``. :mod:`pipeline.data.snapshot_writer` writes it (for
+``pipeline.stages.extract``); everything else reads it through this module.
 """
 from __future__ import annotations
 
@@ -11,12 +13,18 @@ import hashlib
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.data import storage
 
 SNAPSHOT_FILES = ("calendar", "items", "stores", "sales", "prices")
 MANIFEST = "manifest.json"
+#: The versioned tables' columns after item_id and store_id: (key column, type), (value column, type).
+TABLE_COLUMNS = {
+    "sales": (("date", pa.timestamp("ns")), ("units", pa.int32())),
+    "prices": (("wm_yr_wk", pa.int32()), ("sell_price", pa.float64())),
+}
 
 
 def combined_hash(hashes: dict) -> str:

@@ -1,10 +1,14 @@
 """What a value read from the source database must be to enter a snapshot, and the messages when it is not.
 
-``spec`` below is a table of :mod:`pipeline.stages.extract` (``name``, ``third``, ``value``, ``columns``).
-Units must be whole numbers up to :data:`~pipeline.core.bounds.MAX_UNITS` (negative ones are refused
-once in force, by the extraction: a later correction may mend them); a price a finite number; a
-numeric column must not hold text (a driver then spells the batch's doubles inexactly); the key
-columns no NULL; the calendar's numbers must fit their int16 / int32 columns.
+Extraction refuses only what a snapshot cannot hold exactly (the data's plausibility, e.g. a
+negative count or a price of zero, is judged by CheckSnapshot, :mod:`pipeline.stages.quality`):
+``spec`` below is a table of :mod:`pipeline.data.source` (``table``, ``name``, ``third``,
+``value``, ``columns``). Units must be whole numbers of magnitude at most
+:data:`~pipeline.core.bounds.MAX_UNITS` (the float32 features and labels hold no larger one
+exactly); a price a finite number (a driver gives NULL as NaN, so neither is a price); a numeric
+column must not hold text (a driver then spells the batch's doubles inexactly); the key columns
+no NULL; the calendar's numbers must fit their int16 / int32 columns. (An id missing from its
+master table is held, and judged by CheckSnapshot's ``unknown_ids``.)
 """
 from __future__ import annotations
 
@@ -79,10 +83,10 @@ def _sqlite_text_rows(engine: sa.Engine, spec) -> list[str]:
 def checked_values(engine: sa.Engine, spec, batch: pa.RecordBatch) -> np.ndarray:
     """The batch's units (int32/int64) or sell_price (float64), exactly; DataError naming the first rows otherwise.
 
-    Units must be whole numbers no larger than MAX_UNITS (negative ones are refused once in
-    force, see extract._check_sales: a later correction may mend them); a price must be a finite number.
-    Text in the column is refused whatever it spells: the driver's text of the other values
-    of its batch is not exact.
+    Units must be whole numbers no larger than MAX_UNITS in magnitude (whether a negative one is
+    plausible is CheckSnapshot's negative_units); a price must be a finite number (whether it is
+    positive is CheckSnapshot's price_not_positive). Text in the column is refused whatever it
+    spells: the driver's text of the other values of its batch is not exact.
     """
     col = batch.column(spec.value)
     text = _text_rows(col)
@@ -92,15 +96,15 @@ def checked_values(engine: sa.Engine, spec, batch: pa.RecordBatch) -> np.ndarray
                         + "; ".join(rows))
     if spec.value == "units" and pa.types.is_integer(col.type) and not col.null_count:
         values = ints(col.to_numpy(zero_copy_only=False))
-        bad = values > MAX_UNITS
+        bad = (values > MAX_UNITS) | (values < -MAX_UNITS)
     else:
         values, bad = _numbers(col)
         if spec.value == "units":
-            bad |= (values != np.floor(values)) | (values > MAX_UNITS)
+            bad |= (values != np.floor(values)) | (np.abs(values) > MAX_UNITS)
             values = ints(np.where(bad, 0, values).astype(np.int64))
     if bad.any():
-        rule = (f"units must be whole numbers up to {MAX_UNITS:,} (the most the float32 features and labels "
-                "hold exactly), not NULL, text or fractions" if spec.value == "units"
+        rule = (f"units must be whole numbers up to {MAX_UNITS:,} in magnitude (the most the float32 features and "
+                "labels hold exactly), not NULL, text or fractions" if spec.value == "units"
                 else "sell_price must be a number, not NULL, text, NaN or infinite")
         rows = np.flatnonzero(bad)
         raise DataError(f"{spec.name}: {rule}; refused {len(rows)} row(s) of {batch.num_rows} read together, "
@@ -109,7 +113,8 @@ def checked_values(engine: sa.Engine, spec, batch: pa.RecordBatch) -> np.ndarray
 
 
 def no_nulls(spec, batch: pa.RecordBatch) -> None:
-    for name in (spec.third, "recorded_at"):
+    """DataError naming the first row with a NULL key column or recorded_at (a key the snapshot cannot hold)."""
+    for name in ("item_id", "store_id", spec.third, "recorded_at"):
         col = batch.column(name)
         if col.null_count:
             i = int(np.argmax(col.is_null().to_numpy(zero_copy_only=False)))
@@ -120,3 +125,4 @@ def raw_row(batch: pa.RecordBatch, i: int) -> str:
     """One row of a batch as read, for messages: ``item_id=… store_id=… date=… units=… recorded_at=…``."""
     return " ".join(f"{name}={batch.column(name)[i].as_py()!r}" if name in ("units", "sell_price")
                     else f"{name}={batch.column(name)[i].as_py()}" for name in batch.schema.names)
+
