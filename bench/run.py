@@ -94,6 +94,13 @@ def measured(name: str, cmd: list[str], env: dict, rows: int | None = None) -> d
     return result
 
 
+def output_folder(env: dict, task: str, date: dt.date) -> Path:
+    """Where ``task`` of ``date`` writes under the bench's configuration (its fingerprint folder)."""
+    done = subprocess.run([PY, "-m", "tasks.show", "--date", date.isoformat(), "--path", task],
+                          env=env, capture_output=True, text=True, check=True)
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="demo", choices=sorted(SCALES))
@@ -145,7 +152,7 @@ def main(argv=None) -> int:
     stages_dir = home / "stages"
     if not args.reuse:
         for d in (FIRST, TRAIN, DAILY):
-            for stage in ("snapshots", "quality", "features", "models", "compiled", "forecasts"):
+            for stage in ("snapshots", "quality", "features", "models", "compiled", "promotions", "forecasts"):
                 shutil.rmtree(data / stage / d.isoformat(), ignore_errors=True)
         shutil.rmtree(stages_dir, ignore_errors=True)
     stages_dir.mkdir(exist_ok=True)
@@ -176,9 +183,10 @@ def main(argv=None) -> int:
         "cpu_s": round(sum(r["cpu_s"] for r in parts), 2), "peak_rss_mb": max(r["peak_rss_mb"] for r in parts),
         "peak_tree_rss_mb": max((r.get("peak_tree_rss_mb") or 0) for r in parts) or None,
         "rows": None, "rows_per_s": None})
+    model_dir = output_folder(env, "TrainModel", TRAIN)
     score = subprocess.run([PY, str(ROOT / "bench" / "peers" / "scoring.py"),
-                            str(data / "features" / DAILY.isoformat() / "score"), str(data / "models" / TRAIN.isoformat()),
-                            str(data / "compiled" / TRAIN.isoformat()), "2", str(home / "scoring"),
+                            str(output_folder(env, "BuildFeatures", DAILY)), str(model_dir),
+                            str(output_folder(env, "CompileModel", TRAIN)), "2", str(home / "scoring"),
                             "no-lleaves" if args.no_lleaves else "lleaves"],
                            env=env, capture_output=True, text=True)
     if score.returncode != 0:
@@ -190,7 +198,7 @@ def main(argv=None) -> int:
             continue
         results.append({"stage": name, "wall_s": round(s[key], 3), "cpu_s": None, "peak_rss_mb": None,
                         "rows": s["rows"], "rows_per_s": round(s["rows"] / s[key])})
-    train_meta = json.loads((data / "models" / TRAIN.isoformat() / "metadata.json").read_text())
+    train_meta = json.loads((model_dir / "metadata.json").read_text())
     report = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "scale": args.scale, "series": n_series,

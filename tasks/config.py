@@ -42,6 +42,12 @@ def register_project_config() -> None:
 register_project_config()
 
 
+def state() -> int:
+    """A number that changes whenever any value of the loaded configuration does (for caches keyed on it)."""
+    parser = luigi.configuration.get_config()
+    return hash(tuple((section, tuple(sorted(parser.items(section, raw=True)))) for section in sorted(parser.sections())))
+
+
 def resolve(path: str) -> Path:
     """A configured path: absolute as given, relative ones under the project root."""
     p = Path(path).expanduser()

@@ -74,10 +74,12 @@ class Fingerprinted(PipelineTask):
         return {"task": self.get_task_family(), "parameters": parameters, "settings": self.settings(), "inputs": inputs}
 
     def fingerprint(self) -> str:
-        # Luigi hands out one instance per task id, so this is computed once per task and run
-        if not hasattr(self, "_fingerprint"):
-            self._fingerprint = identity.fingerprint(self.identity())
-        return self._fingerprint
+        # Luigi hands out one instance per task id, also after the configuration changed (a test, a
+        # notebook): the fingerprint is remembered per state of the configuration, not per instance
+        state = config.state()
+        if getattr(self, "_fingerprint", (None, None))[0] != state:
+            self._fingerprint = (state, identity.fingerprint(self.identity()))
+        return self._fingerprint[1]
 
     def home(self) -> Path:
         """The folder holding this task's outputs of every configuration."""

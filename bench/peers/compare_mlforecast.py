@@ -73,6 +73,12 @@ def main(argv=None) -> int:
     env.pop("DASK_SCHEDULER_ADDRESS", None)
     luigi = [LUIGI, "--module", "pipeline", "--local-scheduler", "--no-lock", "--log-level", "WARNING"]
 
+    def folder(task: str, date: str = day) -> Path:
+        """Where ``task`` of ``date`` writes under the current bench configuration (its fingerprint folder)."""
+        done = subprocess.run([sys.executable, "-m", "tasks.show", "--date", date, "--path", task],
+                              env=env, capture_output=True, text=True, check=True)
+        return Path(done.stdout.strip().splitlines()[-1])
+
     def configure(seed: int) -> None:
         # the pipeline's model of DATE serves DATE (no promotion gate: that is not part of the comparison)
         cfg.write_text(f"[training]\nserve_model = {day}\nseed = {seed}\n")
@@ -88,15 +94,15 @@ def main(argv=None) -> int:
     ours = []
     for seed in seeds:
         configure(seed)
-        for folder in (data / "models" / day, data / "compiled" / day, data / "forecasts" / day,
-                       data / "features" / day / "score"):
-            shutil.rmtree(folder, ignore_errors=True)
+        for stage in ("models", "compiled", "promotions", "forecasts"):
+            shutil.rmtree(data / stage / day, ignore_errors=True)
+        shutil.rmtree(data / "features" / day / "score", ignore_errors=True)
         stages = [measured(f"ours-train-{seed}", luigi + ["TrainModel", "--date", day], env),
                   measured(f"ours-compile-{seed}", luigi + ["CompileModel", "--date", day], env),
                   measured(f"ours-predict-{seed}", luigi + ["DailyForecast", "--date", day], env)]
-        meta = storage.read_json(data / "models" / day / "metadata.json")
+        meta = storage.read_json(folder("TrainModel") / "metadata.json")
         (runs_dir / f"seed-{seed}").mkdir(parents=True)
-        shutil.copy(data / "forecasts" / day / "forecast.parquet", runs_dir / f"seed-{seed}" / "pipeline.parquet")
+        shutil.copy(folder("ScoreForecast") / "forecast.parquet", runs_dir / f"seed-{seed}" / "pipeline.parquet")
         ours.append({"seed": seed, "trees": meta["metrics"]["best_iteration"], "stages": stages,
                      "total_s": round(features["wall_s"] + sum(s["wall_s"] for s in stages), 1)})
     spec = {"window_days": config.training().window_days, "valid_days": 28, "params": meta["params"],
@@ -107,13 +113,13 @@ def main(argv=None) -> int:
     spec_path = peer_dir / "spec.json"
     spec_path.write_text(json.dumps(spec))
     peer = measured("mlforecast", [str(MLF_PY), str(ROOT / "bench" / "peers" / "mlforecast_run.py"),
-                                   str(data / "snapshots" / day), day, str(spec_path), str(peer_dir)], env)
+                                   str(folder("ExtractSnapshot")), day, str(spec_path), str(peer_dir)], env)
     peer_timings = json.loads((peer_dir / "timings.json").read_text())
 
     import pandas as pd
 
     from pipeline.stages import evaluate
-    snap, later_snap = data / "snapshots" / day, data / "snapshots" / later.isoformat()
+    snap, later_snap = folder("ExtractSnapshot"), folder("ExtractSnapshot", later.isoformat())
 
     forecasts = {}
     for o in ours:
