@@ -1,4 +1,4 @@
-"""price_not_positive and price_jump (pipeline.core.checks.prices)."""
+"""price_not_positive, price_above_max and price_jump (pipeline.core.checks.prices)."""
 from __future__ import annotations
 
 from pipeline.stages import quality
@@ -34,3 +34,13 @@ def test_price_jump_window_and_factor_are_knobs(base, tmp_path):
     assert every_week.check("price_jump").count == 2 and "11605" in every_week.check("price_jump").message
     strict = quality.run_checks(tmp_path / "snap-0", RUN_DATE, thresholds=quality.Thresholds(price_jump_factor=4.0))
     assert strict.check("price_jump").count == 1 and "WI_1" in strict.check("price_jump").message
+
+
+def test_a_price_above_the_bound(base, tmp_path):
+    f = as_of(base[0], RUN_DATE)
+    p = f["prices"]
+    p.loc[(p["store_id"] == "CA_2") & (p["item_id"] == "FOODS_1_001") & (p["wm_yr_wk"] == 11615), "sell_price"] = 250_000.0
+    p.loc[(p["store_id"] == "CA_2") & (p["item_id"] == "FOODS_1_001") & (p["wm_yr_wk"] == 11614), "sell_price"] = 100_000.0
+    result = expect_only(check(tmp_path, f), "price_above_max", "1 price row(s) with a sell_price above 100,000 a unit",
+                         "store_id=CA_2 item_id=FOODS_1_001 wm_yr_wk=11615 sell_price=250,000", "A hard stop")
+    assert result.hard_stop and result.offending["wm_yr_wk"].tolist() == [11615]

@@ -108,7 +108,7 @@ def test_a_failed_report_is_written_and_raised(low_day, tmp_path):
     with pytest.raises(DataError) as info:
         report.raise_if_failed(report_path="data/quality/2016-05-22/failed/quality.md")
     message = str(info.value)
-    assert message.startswith(f"data quality checks failed for the snapshot of {D} (1 of 10 checks)")
+    assert message.startswith(f"data quality checks failed for the snapshot of {D} (1 of {len(quality.CHECKS)} checks)")
     assert report.check("daily_total_outlier").message in message
     assert "data/quality/2016-05-22/failed/quality.md" in message
     assert f"accept = daily_total_outlier:{D}" in message and "[quality]" in message

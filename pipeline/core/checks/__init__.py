@@ -8,7 +8,7 @@ whether it is a hard stop; each check is a function of that name in its module.
 ``presence``      vanished_series, new_from_nothing
 ``totals``        daily_total_outlier (and the weekday band history_change shares)
 ``history``       history_change (its key machinery: ``history_keys``)
-``prices``        price_not_positive, price_jump
+``prices``        price_not_positive, price_above_max, price_jump
 ``thresholds``    every knob of the checks (also the ``[quality]`` section of luigi.cfg)
 ``accept``        the one override: ``accept`` entries, validated
 ``report``        CheckResult, QualityReport (JSON, markdown, the error)

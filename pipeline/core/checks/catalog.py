@@ -4,7 +4,7 @@ A **hard stop** is a failure no operator can accept: the rows cannot be right, o
 cannot use them (LightGBM's tweedie objective refuses a negative label; a duplicated key makes a
 series' day ambiguous; a row dated after the run date would leak the future into its features;
 a series whose item or store is not in the master tables has no department, category or state;
-a price that is not positive is no price). It is mended in the source (a correction recorded
+a price that is not positive, or above ``MAX_SELL_PRICE``, is no price). It is mended in the source (a correction recorded
 later replaces the row) and the date is run again. Every other check flags what is unusual but
 can be right (a store closed, a late correction, a real price change): an operator who knows the
 data is right accepts it with ``accept`` in the ``[quality]`` section of ``luigi.cfg``
@@ -22,6 +22,7 @@ check                    hard stop   module (pipeline.core.checks.…)
 ``daily_total_outlier``  no          :mod:`~pipeline.core.checks.totals`
 ``history_change``       no          :mod:`~pipeline.core.checks.history`
 ``price_not_positive``   yes         :mod:`~pipeline.core.checks.prices`
+``price_above_max``      yes         :mod:`~pipeline.core.checks.prices`
 ``price_jump``           no          :mod:`~pipeline.core.checks.prices`
 =======================  ==========  =========================================
 
@@ -31,6 +32,7 @@ Each check is a function of that name in its module, taking a
 from __future__ import annotations
 
 CHECKS = ("unknown_ids", "negative_units", "duplicate_keys", "future_dates", "vanished_series", "new_from_nothing",
-          "daily_total_outlier", "history_change", "price_not_positive", "price_jump")
-HARD_STOPS = frozenset({"unknown_ids", "negative_units", "duplicate_keys", "future_dates", "price_not_positive"})
+          "daily_total_outlier", "history_change", "price_not_positive", "price_above_max", "price_jump")
+HARD_STOPS = frozenset({"unknown_ids", "negative_units", "duplicate_keys", "future_dates", "price_not_positive",
+                        "price_above_max"})
 OVERRIDABLE = tuple(c for c in CHECKS if c not in HARD_STOPS)

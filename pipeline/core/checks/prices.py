@@ -2,6 +2,9 @@
 
 ``price_not_positive``  a sell_price that is zero, negative or missing (whole history). A hard stop:
                         it is no price, and the price features would divide by it.
+``price_above_max``     a sell_price above :data:`~pipeline.core.bounds.MAX_SELL_PRICE` a unit
+                        (whole history). A hard stop: a data-entry error, not a price (the bound is
+                        fixed by its definition there, not a knob).
 ``price_jump``          an item-store's price changing by more than a factor ``price_jump_factor``
                         (up or down) from its previous priced week, into the run date's week or a
                         later one (``price_jump_weeks``: how many weeks up to the run date's are
@@ -13,27 +16,43 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.core.bounds import MAX_SELL_PRICE
 from pipeline.core.checks.frame import Snap, epoch_days, ids
 from pipeline.core.checks.report import CheckResult
 from pipeline.core.checks.text import describe, num
 from pipeline.core.series import series_codes
 
 
+def _price_rows(p: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
+    """The price rows ``idx`` as (store_id, item_id, wm_yr_wk, sell_price), as a message names them."""
+    return pd.DataFrame({
+        "store_id": p["store_id"].to_numpy()[idx].astype(str).astype(object),
+        "item_id": p["item_id"].to_numpy()[idx].astype(str).astype(object),
+        "wm_yr_wk": p["wm_yr_wk"].to_numpy()[idx].astype(np.int64),
+        "sell_price": p["sell_price"].to_numpy()[idx].astype(np.float64),
+    })
+
+
 def price_not_positive(s: Snap) -> CheckResult:
     p = s.prices
-    price = p["sell_price"].to_numpy().astype(np.float64)
-    idx = np.flatnonzero(~(price > 0))
+    idx = np.flatnonzero(~(p["sell_price"].to_numpy().astype(np.float64) > 0))
     if not len(idx):
         return s.result("price_not_positive", 0, f"every sell_price is positive ({len(p):,} rows)")
-    shown = idx[: s.t.max_offending]
-    rows = pd.DataFrame({
-        "store_id": p["store_id"].to_numpy()[shown].astype(str).astype(object),
-        "item_id": p["item_id"].to_numpy()[shown].astype(str).astype(object),
-        "wm_yr_wk": p["wm_yr_wk"].to_numpy()[shown].astype(np.int64),
-        "sell_price": p["sell_price"].to_numpy()[shown].astype(np.float64),
-    })
+    rows = _price_rows(p, idx[: s.t.max_offending])
     return s.result("price_not_positive", len(idx), f"{len(idx):,} price row(s) with a sell_price that is zero, "
                                                     f"negative or missing, e.g. {describe(rows)}", rows)
+
+
+def price_above_max(s: Snap) -> CheckResult:
+    p = s.prices
+    idx = np.flatnonzero(p["sell_price"].to_numpy().astype(np.float64) > MAX_SELL_PRICE)
+    if not len(idx):
+        return s.result("price_above_max", 0, f"every sell_price is at most {num(MAX_SELL_PRICE)} a unit "
+                                              "(pipeline.core.bounds.MAX_SELL_PRICE)")
+    rows = _price_rows(p, idx[: s.t.max_offending])
+    return s.result("price_above_max", len(idx), f"{len(idx):,} price row(s) with a sell_price above "
+                                                 f"{num(MAX_SELL_PRICE)} a unit (pipeline.core.bounds.MAX_SELL_PRICE), "
+                                                 f"a data-entry error, e.g. {describe(rows)}", rows)
 
 
 def _first_checked_week(s: Snap) -> int | None:

@@ -23,6 +23,7 @@ CHECK_FUNCTIONS: dict[str, Callable[[Snap], CheckResult]] = {
     "daily_total_outlier": totals.daily_total_outlier,
     "history_change": history.history_change,
     "price_not_positive": prices.price_not_positive,
+    "price_above_max": prices.price_above_max,
     "price_jump": prices.price_jump,
 }
 assert tuple(CHECK_FUNCTIONS) == CHECKS
