@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from typing import Mapping
 
 import numpy as np
@@ -105,6 +106,11 @@ class Snap:
         self.units = sales["units"].to_numpy()
         # int32: a chain's series (30,490 in M5) are far fewer than 2**31
         self.series = series_codes(self.store.codes, self.item.codes, self.n_items, np.int32)
+
+    @functools.cached_property
+    def price_ids(self) -> tuple[Ids, Ids]:
+        """(store, item) codes of the price rows, computed once for the checks that need them."""
+        return ids(self.prices["store_id"]), ids(self.prices["item_id"])
 
     def start_of(self, d: int) -> int:
         """The first tick of epoch day ``d``."""

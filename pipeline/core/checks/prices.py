@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.bounds import MAX_SELL_PRICE
-from pipeline.core.checks.frame import Snap, epoch_days, ids
+from pipeline.core.checks.frame import Snap, epoch_days
 from pipeline.core.checks.report import CheckResult
 from pipeline.core.checks.text import describe, num
 from pipeline.core.series import series_codes
@@ -69,7 +69,7 @@ def _first_checked_week(s: Snap) -> int | None:
 def price_jump(s: Snap) -> CheckResult:
     t, p = s.t, s.prices
     f = t.price_jump_factor
-    st, it = ids(p["store_id"]), ids(p["item_id"])
+    st, it = s.price_ids
     ser = series_codes(st.codes, it.codes, len(it.names))
     wk = p["wm_yr_wk"].to_numpy().astype(np.int64)
     price = p["sell_price"].to_numpy().astype(np.float64)

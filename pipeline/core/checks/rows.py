@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.core.checks.frame import Ids, Snap, ids
+from pipeline.core.checks.frame import Ids, Snap
 from pipeline.core.checks.report import CheckResult
 from pipeline.core.checks.text import NULL_ID, day, describe
 from pipeline.core.series import series_codes
@@ -48,7 +48,7 @@ def unknown_ids(s: Snap) -> CheckResult:
     known = {"item": set(s.items["item_id"].astype(str)) if "item_id" in s.items else set(),
              "store": set(s.stores["store_id"].astype(str)) if "store_id" in s.stores else set()}
     p = s.prices
-    p_store, p_item = ids(p["store_id"]), ids(p["item_id"])
+    p_store, p_item = s.price_ids
     p_week = p["wm_yr_wk"].to_numpy().astype(np.int64)
     rows = []
     for table, store, item, when in (("sales", s.store, s.item, s.ticks), ("prices", p_store, p_item, p_week)):
@@ -117,7 +117,7 @@ def _n_keys(major: np.ndarray, minor: np.ndarray) -> int:
 def duplicate_keys(s: Snap) -> CheckResult:
     t, p = s.t, s.prices
     sales_dup = _duplicate_positions(s.series, s.ticks)  # (store_id, item_id, date)
-    pst, pit = ids(p["store_id"]), ids(p["item_id"])
+    pst, pit = s.price_ids
     pser = series_codes(pst.codes, pit.codes, len(pit.names))
     wk = p["wm_yr_wk"].to_numpy().astype(np.int64)
     price_dup = _duplicate_positions(pser, wk)  # (store_id, item_id, wm_yr_wk)
