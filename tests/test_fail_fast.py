@@ -36,7 +36,7 @@ def test_a_date_far_after_the_data_fails_at_once_with_one_message(chain_env):
 
 
 def test_a_data_error_is_not_retried(chain_env):
-    """The run date's own snapshot fails on bad data: once, not three times 20 s apart."""
+    """The run date's snapshot holds bad data: its check fails once, not three times 20 s apart."""
     import sqlalchemy as sa
 
     from pipeline.data import db
@@ -44,12 +44,12 @@ def test_a_data_error_is_not_retried(chain_env):
     with chain_env.engine.begin() as conn:
         conn.execute(sa.insert(db.sales).values(store_id="CA_1", item_id="NOT_AN_ITEM", date=RUN_DATE, units=1,
                                                 recorded_at=dt.datetime.combine(RUN_DATE, dt.time(23, 30))))
-    done = _luigi("ExtractSnapshot", "--date", RUN_DATE.isoformat())
+    done = _luigi("CheckSnapshot", "--date", RUN_DATE.isoformat())
     out = done.stdout + done.stderr
     assert done.returncode == 30, out[-3000:]
     assert "NOT_AN_ITEM" in out and "retry:" not in out and "Traceback" not in out, out[-3000:]
     log = (chain_env.data / "logs" / "pipeline.log").read_text()
-    assert log.count("outcome ExtractSnapshot(date=2016-05-22): FAILED") == 1, log
+    assert log.count("outcome CheckSnapshot(date=2016-05-22): FAILED") == 1, log
 
 
 def test_the_readme_cron_line_on_a_clock_far_ahead_of_the_data_ends_promptly(chain_env):

@@ -45,6 +45,7 @@ def reference_hash(chain_env) -> str:
     return digest, file_digest
 
 
+@pytest.mark.prebuilt_chain
 def test_sigkill_in_the_middle_of_each_task_leaves_nothing_half_written(chain_env):
     expected, _ = reference_hash(chain_env)
     killed = []
@@ -74,6 +75,7 @@ def test_sigkill_in_the_middle_of_each_task_leaves_nothing_half_written(chain_en
     assert not list(chain_env.data.rglob(".*.tmp-*"))  # the killed runs' temporaries were cleaned up
 
 
+@pytest.mark.prebuilt_chain
 def test_two_runs_started_at_once_give_one_correct_result(chain_env):
     expected, expected_file = reference_hash(chain_env)
     procs = [subprocess.Popen(luigi_cmd(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
@@ -113,8 +115,8 @@ def test_a_database_that_blinks_fails_cleanly_and_succeeds_on_retry(chain_env, t
     back.start()
     done = subprocess.run(luigi_cmd(), capture_output=True, text=True, timeout=600)
     back.join()
-    out = done.stdout + done.stderr
-    assert done.returncode == 0, out[-3000:]
+    printed = done.stdout + done.stderr
+    assert done.returncode == 0, printed[-3000:]
     text = log.read_text()
     assert "does not exist" in text and "attempt 2 of 3" in text and "succeeded in a retry" in text, text[-3000:]
     assert "FAILED" not in text
