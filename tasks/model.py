@@ -104,7 +104,7 @@ class PromoteModel(DatedTask):
                   **{d: t.path for d, t in zip(self.previous_models(), self.input()["previous"])}}
         scores = ({} if len(models) == 1 else promote.validation_wrmsse(
             models, self.input()["features"].path, self.input()["snapshot"].path, self.date))
-        decision = promote.decide(self.date, scores, config.training().promotion_margin)
+        decision = serving.decide(self.date, scores, config.training().promotion_margin)
         with self.writing() as tmp:
             storage.write_json(tmp / DECISION, decision)
         self.set_status_message(decision["reason"])

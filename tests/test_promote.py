@@ -7,6 +7,7 @@ import luigi
 import pytest
 
 from tasks import config
+from pipeline.core import serving
 from pipeline.stages import promote
 from pipeline.data import storage
 from tasks import DailyForecast, PromoteModel, ScoreForecast, TrainModel
@@ -18,22 +19,22 @@ PREV = RUN_DATE - dt.timedelta(days=7)
 
 
 def test_decision_rule():
-    first = promote.decide(PREV, {}, 0.02)
+    first = serving.decide(PREV, {}, 0.02)
     assert first["promoted"] and first["serving_model"] == PREV.isoformat() and first["incumbent"] is None
-    better = promote.decide(RUN_DATE, {RUN_DATE: 0.80, PREV: 0.81}, 0.02)
+    better = serving.decide(RUN_DATE, {RUN_DATE: 0.80, PREV: 0.81}, 0.02)
     assert better["promoted"] and better["serving_model"] == RUN_DATE.isoformat()
-    within = promote.decide(RUN_DATE, {RUN_DATE: 0.82, PREV: 0.81}, 0.02)
+    within = serving.decide(RUN_DATE, {RUN_DATE: 0.82, PREV: 0.81}, 0.02)
     assert within["promoted"]
-    worse = promote.decide(RUN_DATE, {RUN_DATE: 0.90, PREV: 0.81}, 0.02)
+    worse = serving.decide(RUN_DATE, {RUN_DATE: 0.90, PREV: 0.81}, 0.02)
     assert not worse["promoted"] and worse["serving_model"] == PREV.isoformat()
     assert worse["candidate_wrmsse"] == 0.9 and worse["incumbent_wrmsse"] == 0.81
     # several previous models: the best of them on the candidate's window is the one to beat, and serves
     older = PREV - dt.timedelta(days=7)
-    three = promote.decide(RUN_DATE, {RUN_DATE: 0.90, PREV: 0.95, older: 0.85}, 0.02)
+    three = serving.decide(RUN_DATE, {RUN_DATE: 0.90, PREV: 0.95, older: 0.85}, 0.02)
     assert not three["promoted"] and three["serving_model"] == older.isoformat()
     assert three["previous"] == {older.isoformat(): 0.85, PREV.isoformat(): 0.95}
-    assert promote.decide(RUN_DATE, {RUN_DATE: 0.86, PREV: 0.95, older: 0.85}, 0.02)["promoted"]
-    tie = promote.decide(RUN_DATE, {RUN_DATE: 0.99, PREV: 0.85, older: 0.85}, 0.02)
+    assert serving.decide(RUN_DATE, {RUN_DATE: 0.86, PREV: 0.95, older: 0.85}, 0.02)["promoted"]
+    tie = serving.decide(RUN_DATE, {RUN_DATE: 0.99, PREV: 0.85, older: 0.85}, 0.02)
     assert tie["serving_model"] == PREV.isoformat()  # on a tie, the newer
 
 

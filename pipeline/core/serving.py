@@ -83,3 +83,29 @@ def serving_model(run_date: dt.date, schedule: TrainingSchedule,
         raise ValueError(f"the promotion decision given for {training} is the decision of {decision['candidate']}")
     served = dt.date.fromisoformat(decision["serving_model"])
     return ServingChoice(run_date, served, training, "promoted" if decision["promoted"] else "kept", decision["reason"])
+
+
+def decide(candidate: dt.date, scores: dict[dt.date, float], margin: float) -> dict:
+    """The promotion decision of ``candidate`` from the validation WRMSSE of it and of the previous models.
+
+    ``scores`` holds the candidate's own score and one per previous model (none: the first model of the
+    promotion window, promoted as is).
+    """
+    previous = {d: v for d, v in scores.items() if d != candidate}
+    base = {"candidate": candidate.isoformat(), "margin": margin,
+            "previous": {d.isoformat(): round(v, 6) for d, v in sorted(previous.items())}}
+    if not previous:
+        return {**base, "candidate_wrmsse": None, "incumbent": None, "incumbent_wrmsse": None, "promoted": True,
+                "serving_model": candidate.isoformat(),
+                "reason": "first model on or after [training] promotion_start: promoted as is"}
+    # the best previous model; on a tie the newer one
+    incumbent = min(previous, key=lambda d: (previous[d], -d.toordinal()))
+    cand, inc = scores[candidate], previous[incumbent]
+    promoted = bool(cand <= inc * (1.0 + margin))
+    return {
+        **base, "candidate_wrmsse": round(cand, 6), "incumbent": incumbent.isoformat(), "incumbent_wrmsse": round(inc, 6),
+        "promoted": promoted, "serving_model": (candidate if promoted else incumbent).isoformat(),
+        "reason": (f"validation WRMSSE {cand:.4f} vs {inc:.4f} of the best of the {len(previous)} previous model(s) "
+                   f"({incumbent}) on the same window: " + ("not worse than" if promoted else "worse than")
+                   + f" the allowed {1 + margin:.2f}×"),
+    }
