@@ -34,7 +34,7 @@ class Evaluate(DatedTask):
     """WRMSSE, MAE, RMSE and bias of the forecast of ``date`` and of the baselines, on the same series."""
 
     stage = "metrics"
-    files = ("metrics.parquet", "metrics.json")
+    files = ("metrics.parquet", "metrics.json", "daily_totals.parquet")
 
     def requires(self):
         return {"forecast": ScoreForecast(self.date), "snapshot": ExtractSnapshot(self.date),
@@ -45,9 +45,9 @@ class Evaluate(DatedTask):
         # snapshot is only taken once ActualsRecorded says the day is there
         later = yield ExtractSnapshot(config.forecast_spec().last_target_date(self.date))
         forecast = pd.read_parquet(self.input()["forecast"].file("forecast.parquet"))
-        table = evaluate.evaluate(forecast, self.input()["snapshot"].path, later.path, self.date)
+        table, totals = evaluate.evaluate_run(forecast, self.input()["snapshot"].path, later.path, self.date)
         with self.writing() as tmp:
-            evaluate.write_metrics(table, tmp)
+            evaluate.write_metrics(table, tmp, totals)
             evaluate.publish_metrics(db.engine_for(config.database_url()), table)
 
 

@@ -8,7 +8,6 @@ import pytest
 
 from tasks import config
 from pipeline.core import serving
-from pipeline.stages import promote
 from pipeline.data import storage
 from tasks import DailyForecast, PromoteModel, ScoreForecast, TrainModel
 from tests.outputs import out

@@ -27,10 +27,11 @@ from pipeline.stages.scoring_setup import snapshot_scoring
 
 # BASELINES and baselines (pipeline.core.baselines) are named here too: the report draws the
 # baselines this stage scores.
-__all__ = ["MODEL", "BASELINES", "baselines", "actuals_for", "evaluate", "write_metrics", "publish_metrics",
+__all__ = ["MODEL", "ACTUAL", "BASELINES", "baselines", "actuals_for", "evaluate", "evaluate_run", "write_metrics", "publish_metrics",
            "actuals_recorded", "backtest_table"]
 
 MODEL = "model"
+ACTUAL = "actual"
 IDS_AS_STR = {"item_id": str, "store_id": str}
 
 
@@ -53,18 +54,26 @@ def actuals_for(forecast: pd.DataFrame, later_sales: pd.DataFrame) -> pd.DataFra
 
 def evaluate(forecast: pd.DataFrame, snapshot_dir: Path, later_snapshot_dir: Path, run_date: dt.date,
              others: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
-    """Metrics of the model and of every baseline: as_of, model, metric, level, value.
+    """Metrics of the model and of every baseline: as_of, model, metric, level, value (see ``evaluate_run``)."""
+    return evaluate_run(forecast, snapshot_dir, later_snapshot_dir, run_date, others)[0]
 
-    ``metric`` is wrmsse (level ``all`` and each of the 12 levels), mae, rmse
-    and bias (level ``item_store``). ``others``: further forecasts of the same
-    (series, day) pairs by name, scored in the same pass, so that the weights,
-    scales, actuals and baselines are computed once (comparisons of several
-    models); a name may not be ``model`` or a baseline's.
+
+def evaluate_run(forecast: pd.DataFrame, snapshot_dir: Path, later_snapshot_dir: Path, run_date: dt.date,
+                 others: dict[str, pd.DataFrame] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The metric table of the model and of every baseline, and each one's units per day over all series.
+
+    The table: as_of, model, metric, level, value; ``metric`` is wrmsse (level ``all``
+    and each of the 12 levels), mae, rmse and bias (level ``item_store``). The daily
+    totals (model, date, units; ``actual`` included) are what the report draws, so it
+    never recomputes a baseline. ``others``: further forecasts of the same (series,
+    day) pairs by name, scored in the same pass, so that the weights, scales, actuals
+    and baselines are computed once (comparisons of several models); a name may not
+    be ``model``, ``actual`` or a baseline's.
     """
     others = others or {}
-    taken = sorted(set(others) & {MODEL, *BASELINES})
+    taken = sorted(set(others) & {MODEL, ACTUAL, *BASELINES})
     if taken:
-        raise ValueError(f"evaluate: forecast names {taken} are taken by the model and the baselines")
+        raise ValueError(f"evaluate: forecast names {taken} are taken by the model, the actuals and the baselines")
     setup, history = snapshot_scoring(snapshot_dir, forecast, run_date)
     actual = actuals_for(forecast, read_snapshot(later_snapshot_dir, "sales"))
     candidates = {name: f[SERIES_KEY + ["date", "units"]].astype({**IDS_AS_STR, "units": np.float64})
@@ -72,12 +81,17 @@ def evaluate(forecast: pd.DataFrame, snapshot_dir: Path, later_snapshot_dir: Pat
     candidates.update(baselines(history, setup.series, run_date, horizon=forecast["horizon"].max()))
     table = metric_table(candidates, actual, setup)
     table.insert(0, "as_of", as_day(run_date))
-    return table
+    totals = pd.concat([f.groupby("date", as_index=False)["units"].sum().assign(model=name)
+                        for name, f in {**candidates, ACTUAL: actual}.items()], ignore_index=True)
+    return table, totals[["model", "date", "units"]]
 
 
-def write_metrics(table: pd.DataFrame, out_dir: Path) -> dict:
-    """``metrics.parquet`` (the whole table) and ``metrics.json`` (WRMSSE and point metrics per model)."""
+def write_metrics(table: pd.DataFrame, out_dir: Path, totals: pd.DataFrame | None = None) -> dict:
+    """``metrics.parquet`` (the whole table), ``metrics.json`` (WRMSSE and point metrics per model) and,
+    given, ``daily_totals.parquet`` (each model's and the actuals' units per day over all series)."""
     storage.write_parquet(table, Path(out_dir) / "metrics.parquet")
+    if totals is not None:
+        storage.write_parquet(totals, Path(out_dir) / "daily_totals.parquet")
     # WRMSSE over all levels; the point metrics are on the bottom level (item_store)
     top = table[(table["level"] == "all") | (table["metric"] != "wrmsse")]
     summary = {

@@ -1,10 +1,8 @@
 """Reading what a run left behind into the arguments of ``render_run_report``.
 
-The metrics are Evaluate's own table (``metrics.parquet``), never recomputed
-here. Evaluate does not write the baselines' daily forecasts, which the total
-chart draws dashed; they are made with the function Evaluate scores them with
-(``evaluate.baselines``, from the last 28 days of the history loaded here
-anyway), so the lines and the scores come from the same forecasts.
+The metrics and the baselines' daily totals (drawn dashed on the total chart) are
+Evaluate's own outputs (``metrics.parquet``, ``daily_totals.parquet``), never
+recomputed here: the lines and the scores come from the same forecasts.
 """
 from __future__ import annotations
 
@@ -17,7 +15,9 @@ import pandas as pd
 from pipeline.data import storage
 from pipeline.data.snapshot import read_snapshot
 from pipeline.stages import evaluate
-from pipeline.stages.report.panels import HISTORY_DAYS, KEY
+from pipeline.stages.report.panels import HISTORY_DAYS
+
+ALL = "all"  # the item and store of a total over every series
 
 
 def load_run_inputs(forecast_dir: Path, snapshot_dir: Path, later_snapshot_dir: Path, metrics_dir: Path,
@@ -34,7 +34,7 @@ def load_run_inputs(forecast_dir: Path, snapshot_dir: Path, later_snapshot_dir: 
     history = history[history["date"].between(first, run)]
     history = history.astype({"item_id": str, "store_id": str, "units": np.float64})
     later = read_snapshot(later_snapshot_dir, "sales", filters=[("date", ">", run.to_pydatetime())])
-    horizon = int(forecast["horizon"].max()) if "horizon" in forecast else 28
+    totals = pd.read_parquet(Path(metrics_dir) / "daily_totals.parquet")
     metadata = storage.read_json(Path(model_dir) / "metadata.json")
     return {
         "forecast": forecast,
@@ -45,7 +45,9 @@ def load_run_inputs(forecast_dir: Path, snapshot_dir: Path, later_snapshot_dir: 
         "run_date": run.date(),
         "model_date": dt.date.fromisoformat(str(metadata["date"])),
         "stores": read_snapshot(snapshot_dir, "stores"),
-        "baselines": evaluate.baselines(history, forecast[KEY].drop_duplicates(), run.date(), horizon=horizon),
+        # each baseline's total per day, as one series (the total chart sums over every series)
+        "baselines": {name: totals[totals["model"] == name].drop(columns="model").assign(item_id=ALL, store_id=ALL)
+                      for name in evaluate.BASELINES if (totals["model"] == name).any()},
         "model_info": metadata,
         "history_days": history_days,
     }
