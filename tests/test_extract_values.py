@@ -111,7 +111,6 @@ def test_units_that_cannot_arrive_exactly_stop_the_snapshot_naming_the_row(small
 @pytest.mark.parametrize("price, expected", [
     (None, "must be a number"), ("cheap", "stored as numbers"), (float("nan"), "must be a number"),
     (float("inf"), "must be a number"), (float("-inf"), "must be a number"),
-    (bounds.MAX_SELL_PRICE * 10, "above"),  # until CheckSnapshot has a check of it
 ])
 def test_prices_a_snapshot_cannot_hold_stop_it_naming_the_row(small_db, tmp_path, reader, price, expected):
     message = _refused(small_db, tmp_path, "sell_prices", price)
@@ -119,15 +118,16 @@ def test_prices_a_snapshot_cannot_hold_stop_it_naming_the_row(small_db, tmp_path
     assert "store_id=TX_1" in message and "item_id=FOODS_1_001" in message and "11616" in message, message
 
 
-@pytest.mark.parametrize("price", [0.0, -1.5, -0.0])
-def test_prices_that_are_not_positive_arrive_exactly_for_check_snapshot_to_stop(small_db, tmp_path, reader, price):
+@pytest.mark.parametrize("price, check", [(0.0, "price_not_positive"), (-1.5, "price_not_positive"),
+                                          (-0.0, "price_not_positive"), (1_000_000.0, "price_above_max")])
+def test_implausible_prices_arrive_exactly_for_check_snapshot_to_stop(small_db, tmp_path, reader, price, check):
     _, engine = small_db
     _insert(engine, "sell_prices", price)
     out = _snapshot(engine, tmp_path)
     prices = pd.read_parquet(out / "prices.parquet")
     row = prices[(prices.store_id == "TX_1") & (prices.item_id == "FOODS_1_001") & (prices.wm_yr_wk == 11616)]
     assert row["sell_price"].tolist() == [price]
-    message = _stopped_at_check_snapshot(out, "price_not_positive")
+    message = _stopped_at_check_snapshot(out, check)
     assert "wm_yr_wk=11,616" in message or "wm_yr_wk=11616" in message, message
 
 

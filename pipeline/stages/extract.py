@@ -16,8 +16,7 @@ undefined (NULL, text, fractions, counts past ``bounds.MAX_UNITS``:
 run date without its day's sales. Whether the data is plausible (ids missing from the master
 tables, negative units, sales dated after the run date, prices that are not positive, ...)
 is judged by CheckSnapshot (:mod:`pipeline.stages.quality`), which says which of its checks
-``[quality] accept`` can override. (Prices above ``bounds.MAX_SELL_PRICE`` are still refused
-here until CheckSnapshot checks them.)
+``[quality] accept`` can override.
 """
 from __future__ import annotations
 
@@ -25,12 +24,10 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from pipeline.core import keys
-from pipeline.core.bounds import MAX_SELL_PRICE
 from pipeline.core.errors import DataError
 from pipeline.core.keys import DAY_NS, Vocabulary
 from pipeline.core.latest import InForce, cutoff, latest, max_recorded
@@ -87,7 +84,6 @@ def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path, previous_d
         sales = merge(vocab, SALES, base.sales, delta)
         rows, vocab = read_rows(engine, vocab, PRICES, since, until)
         delta_prices = latest(vocab, PRICES, rows)
-        _check_price_bound(vocab, delta_prices)
         prices = merge(vocab, PRICES, base.prices, delta_prices)
         del rows
         recorded = {name: max_recorded(base.manifest["max_recorded_at"][name], read.max_recorded)
@@ -114,7 +110,6 @@ def extract_snapshot(engine: sa.Engine, date: dt.date, out_dir: Path, previous_d
         rows, vocab = read_rows(engine, vocab, PRICES, None, until)
         in_force = latest(vocab, PRICES, rows)
         del rows
-        _check_price_bound(vocab, in_force)
         recorded["sell_prices"] = max_recorded(None, in_force.max_recorded)
         source_rows["sell_prices"] = in_force.rows_read
         in_force.recorded_at = None
@@ -137,15 +132,3 @@ def _check_run_date(date: dt.date, last_day: int) -> None:
         raise DataError(f"no sales are recorded for the run date {date}: the last recorded day as of then is "
                         f"{dt.date(1970, 1, 1) + dt.timedelta(days=int(last_day))}; a run date after the last "
                         "recorded day cannot be forecast from")
-
-
-def _check_price_bound(vocab: Vocabulary, rows: InForce) -> None:
-    """Prices above MAX_SELL_PRICE, which CheckSnapshot does not check yet; to move there once it does.
-
-    ``rows`` are in force (all of them, or those of the day's delta: the previous snapshot passed this).
-    """
-    bad = rows.value > MAX_SELL_PRICE
-    if bad.any():
-        raise DataError(f"sell_prices: {int(bad.sum())} row(s) with a price above {MAX_SELL_PRICE:,.0f} a unit "
-                        f"(pipeline.core.bounds.MAX_SELL_PRICE); first: "
-                        f"{rows.describe(vocab, PRICES, int(np.argmax(bad)))}")
