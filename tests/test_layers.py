@@ -45,3 +45,12 @@ def test_the_luigi_command_finds_the_tasks_through_the_pipeline_module():
     assert done.returncode == 0, done.stderr
     module, range_tool = done.stdout.split()
     assert module.startswith("tasks.") and range_tool == "RangeDailyBase"
+
+
+MAX_LINES = 400  # "no module over ~400 lines": one concern a module, found by its name
+
+
+def test_no_module_of_the_package_is_over_the_size_limit():
+    big = {str(p.relative_to(ROOT)): n for p in sorted([*ROOT.glob("pipeline/**/*.py"), *ROOT.glob("tasks/**/*.py")])
+           if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not big, f"modules over {MAX_LINES} lines (split them by concern): {big}"
