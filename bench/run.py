@@ -212,7 +212,7 @@ def main(argv=None) -> int:
     }
     out = Path(args.results) / "results.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
-    # the latest of each scale too: bench/scaling.py reads them, the README quotes them
+    # the latest of each scale too: bench/scaling.py reads them, docs/benchmarks.md quotes them
     (Path(args.results) / f"results-{args.scale}.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nscale {args.scale}: {n_series} series, {report['machine']['cpus']} CPUs, {report['date']}")
     print(f"{'stage':<18} {'wall s':>9} {'CPU s':>9} {'peak RSS MB':>12} {'tree RSS MB':>12} {'rows':>12} {'rows/s':>12}")

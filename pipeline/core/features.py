@@ -159,7 +159,7 @@ def build_features(
     # days since the first sale known at t − 28 (a launch date seen from the lag horizon), capped at
     # AGE_CAP: it tells a new item's ramp-up from an established one. Uncapped, it is the calendar day
     # itself for every series sold since the history began, a time index that trees extrapolate past
-    # the training window (full10 world, 5 seeds: WRMSSE 0.729 uncapped, 0.719 capped; README).
+    # the training window (measured on a panel of seeds: docs/accuracy.md).
     sold = present & (values > 0)
     first_sale = np.where(sold.any(axis=1), sold.argmax(axis=1), np.iinfo(np.int64).max)
     age = np.minimum(t[None, :] - first_sale[:, None], AGE_CAP).astype(np.float64)
@@ -197,8 +197,8 @@ def build_features(
         # A week without a recorded price (every week after the run date's) repeats the whole price
         # state of the last recorded week, its change included, as it repeats its price. A change of
         # 0 there would pair a promotion's price with "no change", which in training rows only occurs
-        # in a promotion's later weeks: with the same model, the full world's WRMSSE was 0.5095 with
-        # 0 and 0.4884 with this (README, "Against mlforecast").
+        # in a promotion's later weeks, and the forecast was clearly worse with it (docs/accuracy.md,
+        # "Against mlforecast").
         change = np.where(np.isnan(recorded), np.nan, panel / prev - 1.0)
         out["price_change"] = _ffill(change)[:, week_ix]
         item_mean = item_prices.reindex(keys["item_id"]).reindex(columns=weeks).to_numpy(dtype=np.float64)

@@ -48,7 +48,7 @@ def read_snapshot_store(snapshot_dir: Path, name: str, store_id: str) -> pd.Data
     The tables are written store by store, so a store's rows fill a few row
     groups: only those (by their store_id statistics) are read, then masked
     exactly. pyarrow's ``filters`` gives the same rows but tests every row of
-    every group against the string, four times slower on a 60 M-row table.
+    every group against the string, which is much slower on a full-scale table.
     """
     file = pq.ParquetFile(Path(snapshot_dir) / f"{name}.parquet")
     meta = file.metadata

@@ -6,7 +6,7 @@ naming them in order with the link function. A prediction is the sum of the
 blocks' raw margins passed through the link (``exp`` for tweedie). Slicing the
 trees into blocks keeps each library's code small enough to stay in the CPU's
 cache while it walks a whole batch of rows; one library of every tree is
-re-fetched from memory for every row (see README, *Benchmarks*).
+re-fetched from memory for every row (measurements: docs/compiled-scoring.md).
 
 Two things are done here by hand because TL2cgen 1.0.0 (the newest) does not:
 

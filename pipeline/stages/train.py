@@ -75,8 +75,8 @@ class _ValidationErrors:
     """A LightGBM callback keeping rmse, mae and bias of the validation rows after every round.
 
     It reads LightGBM's own running validation scores, so the metrics of the
-    best round cost no second prediction pass over the validation rows (as long
-    as 150 rounds of training on 850 k rows at full scale, several seconds).
+    best round cost no second prediction pass over the validation rows (at full
+    scale such a pass costs as much as many rounds of training).
     """
 
     def __init__(self, label: np.ndarray):
