@@ -1,4 +1,5 @@
-"""Shared fixtures: small hand-made databases, the tiny synthetic world, a fast chain configuration, luigid.
+"""Shared fixtures: small hand-made databases, the tiny synthetic world, a fast chain configuration (empty, or
+built once per session and copied), luigid.
 
 Tests write only under their temporary folders: ``project_data_untouched`` (autouse,
 whole session) fails the session if the project's ``data/`` (or the data folder
@@ -26,6 +27,8 @@ import sqlalchemy as sa
 from tasks import config
 from pipeline.data import db
 from pipeline.tools import world
+
+pytest_plugins = ["tests.tiers"]  # the slow/browser/postgres markers and the fast tier's budget
 RUN_DATE = world.DEFAULT_RUN_DATE
 SHARED_M5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "m5"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -121,63 +124,81 @@ def tiny_world_file(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def chain_env(tmp_path, tiny_world_file, monkeypatch):
-    """Point the pipeline at a private copy of the tiny world and a private data folder, fast settings.
+@contextlib.contextmanager
+def fast_chain(folder: Path, monkeypatch: pytest.MonkeyPatch):
+    """The pipeline pointed at ``folder/world.sqlite`` and the data folder ``folder/data``, fast settings.
 
-    Returns a namespace with ``url``, ``engine``, ``data`` and ``build(tasks)``.
+    The settings reach ``luigi.build`` in this process (Luigi's configuration, restored on exit) and the
+    ``luigi`` commands a test starts (``folder/test-luigi.cfg``); the environment goes through
+    ``monkeypatch``. Yields a namespace with ``url``, ``engine``, ``data`` and ``build(tasks)``.
     """
-    db_path = tmp_path / "world.sqlite"
-    shutil.copy(tiny_world_file, db_path)
-    url = f"sqlite:///{db_path}"
+    url = f"sqlite:///{folder / 'world.sqlite'}"
     monkeypatch.setenv("PIPELINE_DATABASE_URL", url)
-    monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(folder / "data"))
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "synchronous")
-    # the same fast settings for `luigi` commands the test starts as subprocesses
-    cfg_file = tmp_path / "test-luigi.cfg"
-    cfg_file.write_text("[training]\n" + "".join(f"{k} = {v}\n" for k, v in FAST_TRAINING.items())
-                        + "[compiler]\n" + "".join(f"{k} = {v}\n" for k, v in FAST_COMPILER.items())
-                        + "[retry]\nattempts = 1\n[worker]\nkeep_alive = false\n")
+    # a failure in a test is final at once, and nothing waits for retries (retries have their own test)
+    settings = {"training": FAST_TRAINING, "compiler": FAST_COMPILER, "retry": {"attempts": "1"},
+                "worker": {"keep_alive": "false"}}
+    cfg_file = folder / "test-luigi.cfg"
+    cfg_file.write_text("".join(f"[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
+                                for section, values in settings.items()))
     monkeypatch.setenv("LUIGI_CONFIG_PATH", str(cfg_file))
     cfg = luigi.configuration.get_config()
-    fast = [("training", FAST_TRAINING), ("compiler", FAST_COMPILER)]
-    saved = {(section, k): cfg.get(section, k, None) for section, values in fast for k in values}
-    for section, values in fast:
+    saved = {(section, k): cfg.get(section, k, None) for section, values in settings.items() for k in values}
+    for section, values in settings.items():
         if not cfg.has_section(section):
             cfg.add_section(section)
         for key, value in values.items():
             cfg.set(section, key, value)
-    saved_retries = cfg.get("retry", "attempts", None)
-    saved_keep_alive = cfg.get("worker", "keep_alive", None)
-    # a failure in a test is final at once, and nothing waits for retries (retries have their own test)
-    if not cfg.has_section("retry"):
-        cfg.add_section("retry")
-    cfg.set("retry", "attempts", "1")
-    cfg.set("worker", "keep_alive", "false")
 
     class Env:
         pass
 
     env = Env()
-    env.url, env.engine, env.data = url, sa.create_engine(url), tmp_path / "data"
+    env.url, env.engine, env.data = url, sa.create_engine(url), folder / "data"
+    env.build = lambda tasks: luigi.build(tasks, local_scheduler=True, detailed_summary=True, log_level="WARNING")
+    try:
+        yield env
+    finally:
+        env.engine.dispose()
+        for (section, key), value in saved.items():
+            if value is None:
+                cfg.remove_option(section, key)
+            else:
+                cfg.set(section, key, value)
 
-    def build(tasks):
-        result = luigi.build(tasks, local_scheduler=True, detailed_summary=True, log_level="WARNING")
-        return result
 
-    env.build = build
-    yield env
-    env.engine.dispose()
-    for (section, key), value in saved.items():
-        if value is None:
-            cfg.remove_option(section, key)
-        else:
-            cfg.set(section, key, value)
-    if saved_retries is None:
-        cfg.remove_option("retry", "attempts")
+@pytest.fixture
+def chain_env(request, tmp_path, tiny_world_file, monkeypatch):
+    """A private copy of the tiny world and an empty private data folder, fast settings (``fast_chain``).
+
+    A test marked ``prebuilt_chain`` starts instead from private copies of the database and data folder
+    of the chain built once per session (``built_chain_folder``): building DailyForecast or Evaluate of
+    the run date finds them complete, and the test may change or delete its copies. A test that must see
+    the run date's chain run, or that changes the database before it runs, is not marked.
+    """
+    if request.node.get_closest_marker("prebuilt_chain"):
+        built = request.getfixturevalue("built_chain_folder")
+        shutil.copy(built / "world.sqlite", tmp_path / "world.sqlite")
+        shutil.copytree(built / "data", tmp_path / "data", symlinks=True)
     else:
-        cfg.set("retry", "attempts", saved_retries)
-    cfg.set("worker", "keep_alive", saved_keep_alive or "false")
+        shutil.copy(tiny_world_file, tmp_path / "world.sqlite")
+    with fast_chain(tmp_path, monkeypatch) as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def built_chain_folder(tmp_path_factory, tiny_world_file) -> Path:
+    """The tiny world's chain, DailyForecast and Evaluate of the run date, built once per session in
+    ``world.sqlite`` and ``data/`` of the returned folder; only ``chain_env`` reads it, to copy it."""
+    from tasks import DailyForecast, Evaluate
+
+    folder = tmp_path_factory.mktemp("built-chain")
+    shutil.copy(tiny_world_file, folder / "world.sqlite")
+    with pytest.MonkeyPatch.context() as monkeypatch, fast_chain(folder, monkeypatch) as env:
+        result = env.build([DailyForecast(date=RUN_DATE), Evaluate(date=RUN_DATE)])
+    assert result.status == luigi.execution_summary.LuigiStatusCode.SUCCESS, result.summary_text
+    return folder
 
 
 def day(s: str) -> dt.date:

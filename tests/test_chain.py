@@ -31,6 +31,7 @@ def forecast_of(env, date) -> pd.DataFrame:
     return pd.read_parquet(out(env.data, "forecasts", date.isoformat()) / "forecast.parquet")
 
 
+@pytest.mark.prebuilt_chain
 def test_daily_forecast_end_to_end(chain_env):
     result = chain_env.build([DailyForecast(date=RUN_DATE)])
     assert result.status == luigi.execution_summary.LuigiStatusCode.SUCCESS, result.summary_text
@@ -170,6 +171,7 @@ def test_luigi_command_works_from_any_directory(chain_env, tmp_path):
     assert (out(chain_env.data, "snapshots", RUN_DATE.isoformat()) / "manifest.json").exists()
 
 
+@pytest.mark.prebuilt_chain
 @pytest.mark.parametrize("missing", ["forecast.parquet", "manifest.json"])
 def test_a_task_with_a_missing_output_file_is_not_complete(chain_env, missing):
     assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == luigi.execution_summary.LuigiStatusCode.SUCCESS
@@ -180,6 +182,7 @@ def test_a_task_with_a_missing_output_file_is_not_complete(chain_env, missing):
     assert (folder / missing).exists()
 
 
+@pytest.mark.prebuilt_chain
 def test_a_compiled_model_missing_a_block_is_not_complete_and_is_rebuilt(chain_env):
     from tasks import CompileModel
 
@@ -196,6 +199,7 @@ def test_a_compiled_model_missing_a_block_is_not_complete_and_is_rebuilt(chain_e
     pd.testing.assert_frame_equal(forecast_of(chain_env, RUN_DATE), before)
 
 
+@pytest.mark.prebuilt_chain
 def test_dask_local_cluster_gives_the_same_forecast_as_in_process(chain_env, monkeypatch):
     from pipeline.stages import parallel
     assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == luigi.execution_summary.LuigiStatusCode.SUCCESS

@@ -26,6 +26,7 @@ def test_incomplete_actuals_are_an_error():
         evaluate.actuals_for(forecast, later)
 
 
+@pytest.mark.prebuilt_chain
 def test_evaluate_scores_model_and_baselines_and_is_idempotent(chain_env):
     assert chain_env.build([Evaluate(date=RUN_DATE)]).status == OK
     folder = out(chain_env.data, "metrics", RUN_DATE.isoformat())
@@ -73,6 +74,7 @@ def test_evaluate_waits_for_the_actuals(chain_env):
     assert (out(chain_env.data, "forecasts", late.isoformat()) / "forecast.parquet").exists()  # the forecast itself ran
 
 
+@pytest.mark.prebuilt_chain
 def test_backtest_table(chain_env):
     assert chain_env.build([Backtest(start=RUN_DATE - dt.timedelta(days=1), stop=RUN_DATE + dt.timedelta(days=1))]).status == OK
     table = pd.read_csv(out(chain_env.data, "backtests", "2016-05-21_2016-05-23") / "wrmsse.csv")

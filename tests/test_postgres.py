@@ -41,6 +41,7 @@ def test_snapshots_from_sqlite_and_postgres_are_identical(pg_world, tiny_world_f
             storage.file_hash(tmp_path / "postgres" / f"{table}.parquet")
 
 
+@pytest.mark.prebuilt_chain
 def test_chain_on_postgres_gives_the_sqlite_forecast(pg_world, chain_env, monkeypatch):
     assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == luigi.execution_summary.LuigiStatusCode.SUCCESS
     on_sqlite = storage.read_json(out(chain_env.data, "forecasts", RUN_DATE.isoformat()) / "manifest.json")

@@ -276,6 +276,7 @@ def test_the_browser_check_catches_a_broken_page(chromium, tmp_path):
     assert body_attrs(browse(chromium, fine, tmp_path / "fine")[0])["data-ok"] == "true"
 
 
+@pytest.mark.prebuilt_chain
 def test_reports_of_the_tiny_world_render_in_a_browser(chain_env, chromium, tmp_path):
     start, stop = RUN_DATE - dt.timedelta(days=1), RUN_DATE + dt.timedelta(days=1)
     assert chain_env.build([Report(date=RUN_DATE), BacktestReport(start=start, stop=stop)]).status == OK
