@@ -346,3 +346,90 @@ def test_cli(tmp_path, capsys):
     assert world.main(["--scale", "tiny", "--url", url]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err and "already holds sales" in err[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# the world's writes: db.ingest (ADBC) stores what db.bulk_insert stores, one call all or nothing
+# ---------------------------------------------------------------------------------------------
+
+
+def _frames() -> dict[str, pd.DataFrame]:
+    """Rows of every kind the world writes: categoricals, NULL text, dates, timestamps with microseconds, floats."""
+    calendar = world.build_calendar().iloc[:40].reset_index(drop=True)
+    prices = pd.DataFrame({
+        "store_id": pd.Categorical(["CA_1", "TX_2", "CA_1"], categories=["CA_1", "TX_2"]),
+        "item_id": pd.Categorical(["FOODS_1_001", "FOODS_1_001", "HOBBIES_1_002"]),
+        "wm_yr_wk": np.array([11101, 11101, 11613], dtype=np.int64),
+        "sell_price": [0.1 + 0.2, 2.98, 1e-7],
+        "recorded_at": pd.to_datetime(["2011-01-29", "2011-01-29 00:00:00.000001", "2016-06-18 23:59:59"], format="ISO8601").astype("datetime64[us]"),
+    })
+    sales = pd.DataFrame({
+        "store_id": pd.Categorical(["WI_3", "CA_1"]), "item_id": ["FOODS_3_827", "FOODS_1_001"],
+        "date": pd.to_datetime(["2016-06-19", "2011-01-29"]).astype("datetime64[s]"),
+        "units": np.array([0, 2_147_483_647], dtype=np.int64),
+        "recorded_at": pd.to_datetime(["2016-06-19 23:00:00", "2011-02-01 07:13:00"]).astype("datetime64[s]"),
+    })
+    return {"calendar": calendar, "sell_prices": prices, "sales": sales}
+
+
+def _stored(url: str) -> dict[str, list[tuple]]:
+    """Each table's rows in insertion order, every value with the type the database stored it as."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    out = {}
+    with engine.connect() as conn:
+        for name in ("calendar", "sell_prices", "sales"):
+            cols = [c.name for c in world.db.metadata.tables[name].columns]
+            if engine.dialect.name == "sqlite":
+                sql = f'SELECT {", ".join(f"{c!r}, typeof({c!r})".replace(chr(39), chr(34)) for c in cols)} FROM "{name}" ORDER BY rowid'
+            else:
+                sql = f'SELECT {", ".join(f"{c!r}::text, pg_typeof({c!r})::text".replace(chr(39), chr(34)) for c in cols)} FROM "{name}" ORDER BY ctid'
+            out[name] = [tuple(r) for r in conn.exec_driver_sql(sql)]
+    engine.dispose()
+    return out
+
+
+def _write_both(url_a: str, url_b: str) -> None:
+    import sqlalchemy as sa
+
+    for url, write in ((url_a, world.db.bulk_insert), (url_b, world.db.ingest)):
+        engine = sa.create_engine(url)
+        world.db.create_schema(engine)
+        for name, frame in _frames().items():
+            assert write(engine, world.db.metadata.tables[name], frame) == len(frame)
+        engine.dispose()
+
+
+def test_ingest_stores_what_bulk_insert_stores_sqlite(tmp_path):
+    a, b = f"sqlite:///{tmp_path / 'a.sqlite'}", f"sqlite:///{tmp_path / 'b.sqlite'}"
+    _write_both(a, b)
+    stored = _stored(b)
+    assert stored == _stored(a)
+    assert stored["sell_prices"][1][8:] == ("2011-01-29 00:00:00.000001", "text")  # SQLAlchemy's spelling, as text
+    assert stored["sales"][1][6:8] == (2_147_483_647, "integer") and stored["calendar"][0][12:14] == (None, "null")
+
+
+def test_ingest_stores_what_bulk_insert_stores_postgresql():
+    from tests.conftest import fresh_postgres
+
+    with fresh_postgres("ingest_a") as a, fresh_postgres("ingest_b") as b:
+        _write_both(a, b)
+        stored = _stored(b)
+        assert stored == _stored(a)
+        assert stored["sales"][1][6:8] == ("2147483647", "integer")
+        assert stored["sell_prices"][0][6:8] == ("0.30000000000000004", "double precision")
+
+
+def test_ingest_refused_call_writes_nothing(tmp_path):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.sqlite'}")
+    world.db.create_schema(engine)
+    items = pd.DataFrame({"item_id": ["FOODS_1_001", "FOODS_1_002"], "dept_id": "FOODS_1", "cat_id": "FOODS"})
+    world.db.ingest(engine, world.db.items, items.iloc[:1])
+    with pytest.raises(world.db.DatabaseError, match="cannot write 2 rows into table items"):
+        world.db.ingest(engine, world.db.items, items)  # FOODS_1_001 again: the primary key refuses the call
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT item_id FROM items").fetchall() == [("FOODS_1_001",)]
+    engine.dispose()

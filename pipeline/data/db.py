@@ -8,6 +8,9 @@ tables (``forecasts``) are written by the pipeline.
 from __future__ import annotations
 
 import io
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -191,6 +194,14 @@ def check_schema(engine: sa.Engine) -> None:
         )
 
 
+def _sqlite_times(col: pd.Series, kind: type) -> np.ndarray:
+    """A Date or DateTime column as SQLAlchemy's SQLite text (object array of str)."""
+    # few distinct values (one per day): format the uniques, not every row
+    codes, uniques = pd.factorize(pd.to_datetime(col))
+    fmt = "%Y-%m-%d" if kind is sa.Date else "%Y-%m-%d %H:%M:%S.%f"
+    return pd.Index(uniques.strftime(fmt)).to_numpy(dtype=object)[codes]
+
+
 def _sqlite_literals(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
     """Dates and timestamps as the exact strings SQLAlchemy writes and compares on SQLite.
 
@@ -204,10 +215,7 @@ def _sqlite_literals(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
         col = frame[name]
         kind = type(table.c[name].type)
         if kind in (sa.Date, sa.DateTime):
-            # few distinct values (one per day): format the uniques, not every row
-            codes, uniques = pd.factorize(pd.to_datetime(col))
-            fmt = "%Y-%m-%d" if kind is sa.Date else "%Y-%m-%d %H:%M:%S.%f"
-            out[name] = pd.Index(uniques.strftime(fmt)).to_numpy(dtype=object)[codes]
+            out[name] = _sqlite_times(col, kind)
         elif isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col.dtype):
             out[name] = col.astype(object).to_numpy()
         else:
@@ -246,4 +254,77 @@ def bulk_insert(target: sa.Engine | sa.Connection, table: sa.Table, frame: pd.Da
             cur.copy_expert(f'COPY "{table.name}" ({cols}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')', buf)
     else:
         conn.execute(table.insert(), frame.to_dict("records"))
+    return len(frame)
+
+
+def _arrow_table(frame: pd.DataFrame, table: sa.Table, dialect: str):
+    """``frame`` as an Arrow table that the database stores exactly as :func:`bulk_insert` does.
+
+    SQLite: dates and timestamps in SQLAlchemy's text spelling (see ``_sqlite_literals``), numbers
+    as int64 / float64 (INTEGER / REAL). PostgreSQL: every column in its table's type, since a
+    binary COPY refuses any other (an int64 into an INTEGER column); a value that does not fit is
+    an error, never wrapped. Missing values (None, NaN) are NULL, as in bulk_insert.
+    """
+    import pyarrow as pa
+
+    pg_types = {sa.SmallInteger: pa.int16(), sa.Integer: pa.int32(), sa.Float: pa.float64(), sa.Date: pa.date32(),
+                sa.DateTime: pa.timestamp("us"), sa.String: pa.string()}
+    columns = {}
+    for name in frame.columns:
+        col, kind = frame[name], type(table.c[name].type)
+        if dialect == "sqlite" and kind in (sa.Date, sa.DateTime):
+            columns[name] = pa.array(_sqlite_times(col, kind), pa.string())
+        elif isinstance(col.dtype, pd.CategoricalDtype) or kind is sa.String:
+            columns[name] = pa.array(col.astype(object).to_numpy(), pa.string(), from_pandas=True)
+        elif kind in (sa.Date, sa.DateTime):
+            columns[name] = pa.array(pd.to_datetime(col).astype("datetime64[us]")).cast(pg_types[kind])
+        else:
+            values = pa.array(col)
+            columns[name] = values if dialect == "sqlite" else values.cast(pg_types[kind])
+    return pa.table(columns)
+
+
+def _adbc_writer(engine: sa.Engine):
+    """A writable ADBC connection to ``engine``'s database; None where ADBC cannot serve it."""
+    url = engine.url
+    if engine.dialect.name == "sqlite":
+        path = url.database
+        if not path or path == ":memory:" or path.startswith("file:") or url.query:
+            return None
+        import adbc_driver_sqlite.dbapi as driver
+
+        return driver.connect(str(Path(path).expanduser()))
+    if engine.dialect.name == "postgresql" and engine.dialect.driver in ("psycopg2", "psycopg"):
+        import adbc_driver_postgresql.dbapi as driver
+
+        return driver.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    return None
+
+
+def ingest(engine: sa.Engine, table: sa.Table, frame: pd.DataFrame) -> int:
+    """Append the rows of ``frame`` to ``table`` by ADBC ingestion (Arrow), in a transaction of its own.
+
+    Stores what :func:`bulk_insert` stores (the same values, SQLite storage classes and spellings,
+    PostgreSQL types), faster (docs/tools-bench.md). ADBC writes through a connection of its own,
+    so it cannot join a caller's transaction: rows that must commit or roll back with other work
+    go through ``bulk_insert(connection, ...)``. An in-memory or URI-named SQLite database, another
+    backend, or a missing ADBC driver: ``bulk_insert``. Returns the row count.
+    """
+    if frame.empty:
+        return 0
+    try:
+        conn = _adbc_writer(engine)
+    except ImportError:
+        conn = None
+    if conn is None:
+        return bulk_insert(engine, table, frame)
+    data = _arrow_table(frame, table, engine.dialect.name)
+    try:
+        with conn:  # closed without commit on any failure: nothing of this call is written
+            with conn.cursor() as cur:
+                cur.adbc_ingest(table.name, data, mode="append")
+            conn.commit()
+    except Exception as exc:  # noqa: BLE001 - ADBC's errors (and Arrow's) name no URL; masked all the same
+        _raise_masked(f"cannot write {len(frame)} rows into table {table.name} of {redact(engine.url)}: "
+                      f"{masking.mask(f'{exc.__class__.__name__}: {exc}')}", exc)
     return len(frame)

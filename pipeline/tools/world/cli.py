@@ -10,6 +10,7 @@ import sys
 
 import sqlalchemy as sa
 
+from pipeline.core.errors import PipelineError
 from pipeline.data import db, masking
 from pipeline.tools.bars import fraction_bar
 from pipeline.tools.world.generate import generate_world
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with fraction_bar(f"world {args.scale}") as show:
             summary = generate_world(args.url, scale=args.scale, seed=args.seed, progress=show)
-    except (ValueError, ImportError, sa.exc.SQLAlchemyError) as exc:  # bad input or unreachable database
+    except (ValueError, ImportError, PipelineError, sa.exc.SQLAlchemyError) as exc:  # bad input, database refused
         # one line, without the SQL statement SQLAlchemy appends to its messages
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         print(f"pipeline.tools.world: {masking.mask(reason)}", file=sys.stderr)

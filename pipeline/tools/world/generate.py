@@ -39,7 +39,10 @@ def generate_world(
     """Write a synthetic world of ``scale`` (a key of SCALES) drawn with ``seed`` into the database at ``url``.
 
     Creates the schema, refuses (ValueError) a database whose source tables already
-    hold rows, and writes calendar, items, stores, sell_prices and sales.
+    hold rows, and writes calendar, items, stores, sell_prices and sales, chunk by chunk, each
+    chunk by ADBC ingestion (:func:`pipeline.data.db.ingest`) in a transaction of its own: a
+    generation that fails leaves the chunks written so far (``make data`` writes into a
+    ``.partial`` file and renames it when done).
     ``progress(done_fraction, message)`` is called now and then if given.
 
     Returns ``{"scale", "seed", "rows": {table: rows written}, "series", "items",
@@ -58,9 +61,9 @@ def generate_world(
         calendar = build_calendar()
         frame = make_frame(sc, calendar)
         rows = {
-            "calendar": db.bulk_insert(engine, db.calendar, calendar),
-            "items": db.bulk_insert(engine, db.items, frame.items),
-            "stores": db.bulk_insert(engine, db.stores, pd.DataFrame({"store_id": STORES, "state_id": [s[:2] for s in STORES]})),
+            "calendar": db.ingest(engine, db.calendar, calendar),
+            "items": db.ingest(engine, db.items, frame.items),
+            "stores": db.ingest(engine, db.stores, pd.DataFrame({"store_id": STORES, "state_id": [s[:2] for s in STORES]})),
         }
         report(0.01, "calendar, items, stores written")
 
@@ -75,14 +78,14 @@ def generate_world(
         rows["sell_prices"] = 0
         chunk_weeks = max(1, ROWS_PER_WRITE // n_series)
         for chunk in price_frames(frame, worlds, chunk_weeks):
-            rows["sell_prices"] += db.bulk_insert(engine, db.sell_prices, chunk)
+            rows["sell_prices"] += db.ingest(engine, db.sell_prices, chunk)
         report(0.35, "sell_prices written")
 
         rows["sales"] = 0
         n_days = len(frame.days)
         chunk_days = max(1, ROWS_PER_WRITE // n_series)
         for j, chunk in enumerate(sales_frames(frame, worlds, chunk_days)):
-            rows["sales"] += db.bulk_insert(engine, db.sales, chunk)
+            rows["sales"] += db.ingest(engine, db.sales, chunk)
             done = min(n_days, (j + 1) * chunk_days)
             report(0.35 + 0.65 * done / n_days, f"sales written through {frame.days[done - 1]}")
     finally:

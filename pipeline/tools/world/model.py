@@ -50,7 +50,7 @@ PROMO_ENDINGS = np.array([0.00, 0.50, 0.88, 0.97, 0.48, 0.98])
 
 LATE_LAUNCH_SHARE = 0.25  # items first sold after history_start (leading zeros, no prices before)
 CORRECTION_SHARE = 0.003  # sales rows later corrected by an appended row
-ROWS_PER_WRITE = 500_000  # bounds memory: bulk_insert holds ~300 bytes a row as Python objects
+ROWS_PER_WRITE = 500_000  # rows per write: bounds the memory of one chunk (its frame and its Arrow copy)
 
 # stream tags for SeedSequence([seed, tag, index]); fixed forever, or old seeds change meaning
 ITEM_STREAM, STATE_STREAM, STORE_STREAM = 0, 1, 2
