@@ -410,6 +410,7 @@ def test_ingest_stores_what_bulk_insert_stores_sqlite(tmp_path):
     assert stored["sales"][1][6:8] == (2_147_483_647, "integer") and stored["calendar"][0][12:14] == (None, "null")
 
 
+@pytest.mark.postgres
 def test_ingest_stores_what_bulk_insert_stores_postgresql():
     from tests.conftest import fresh_postgres
 
