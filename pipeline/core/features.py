@@ -1,4 +1,4 @@
-"""Stage 2: features for training rows and for the 28 scoring rows of every series.
+"""The feature engine: features for training rows and for the scoring rows of every series.
 
 The engine is plain numpy/pandas over a dense (series × days) matrix and works
 on any set of series (one series, one store, the chain); ``pipeline.stages.parallel``
@@ -19,6 +19,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from pipeline.core.days import as_day
 from pipeline.core.errors import DataError
 from pipeline.core.series import SeriesIndexer, series_keys
 from pipeline.core.spec import MIN_LAG, ForecastSpec
@@ -110,7 +111,7 @@ def build_features(
     numeric features float32. Training rows (``with_target``) are kept only from
     the series' first sale on and where the day's units are known.
     """
-    run_day = pd.Timestamp(run_date)
+    run_day = as_day(run_date)
     if target_dates.max() - pd.Timedelta(days=MIN_LAG) > run_day:
         raise ValueError("target dates more than 28 days after the run date need lags under 28 days")
     cal = calendar.sort_values("date").reset_index(drop=True)
@@ -244,7 +245,7 @@ def _take(values: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 def training_dates(run_date: dt.date, window_days: int) -> pd.DatetimeIndex:
     """The target days a model trained on ``run_date`` learns from: the window ending at it."""
-    return pd.date_range(end=pd.Timestamp(run_date), periods=window_days, freq="D")
+    return pd.date_range(end=as_day(run_date), periods=window_days, freq="D")
 
 
 def scoring_dates(run_date: dt.date, horizon: int = 28) -> pd.DatetimeIndex:

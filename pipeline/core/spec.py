@@ -12,6 +12,8 @@ import datetime as dt
 
 import pandas as pd
 
+from pipeline.core.days import as_day
+
 MIN_LAG = 28  # days; the shortest lag of any feature
 
 
@@ -27,7 +29,7 @@ class ForecastSpec:
 
     def target_dates(self, run_date: dt.date) -> pd.DatetimeIndex:
         """The ``horizon`` days after ``run_date``."""
-        return pd.date_range(start=pd.Timestamp(run_date) + pd.Timedelta(days=1), periods=self.horizon, freq="D")
+        return pd.date_range(start=as_day(run_date) + pd.Timedelta(days=1), periods=self.horizon, freq="D")
 
     def last_target_date(self, run_date: dt.date) -> dt.date:
         """The last day forecast from ``run_date``: its actuals are known at the end of that day."""

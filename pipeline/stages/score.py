@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from pipeline.core.days import as_day
 from pipeline.data import db
 from pipeline.stages import parallel
 from pipeline.data import storage
@@ -73,8 +74,8 @@ def score_forecast(features_dir: Path, model_metadata: dict, compiled_dir: Path,
         compiled_dir=str(compiled_dir), vocab=model_metadata["vocab"], feature_names=model_metadata["features"],
     )
     forecast = pd.concat(frames, ignore_index=True)
-    forecast.insert(0, "as_of", pd.Timestamp(run_date))
-    forecast["horizon"] = ((forecast["date"] - pd.Timestamp(run_date)).dt.days).astype(np.int16)
+    forecast.insert(0, "as_of", as_day(run_date))
+    forecast["horizon"] = ((forecast["date"] - as_day(run_date)).dt.days).astype(np.int16)
     forecast = forecast.sort_values(["item_id", "store_id", "date"], ignore_index=True)
     return forecast[["as_of", "item_id", "store_id", "date", "horizon", "units"]]
 

@@ -16,6 +16,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from pipeline.core.days import as_day
 from pipeline.core import features as F
 from pipeline.stages import features as feature_sets
 from pipeline.data import storage
@@ -107,7 +108,7 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
     ``metadata.json``. Returns the metadata.
     """
     frame = feature_sets.read_feature_set(train_dir)
-    valid_start = pd.Timestamp(run_date) - pd.Timedelta(days=VALID_DAYS - 1)
+    valid_start = as_day(run_date) - pd.Timedelta(days=VALID_DAYS - 1)
     is_valid = (frame["date"] >= valid_start).to_numpy()
     if is_valid.all() or not is_valid.any():
         raise DataError(f"training set of {run_date} has {int((~is_valid).sum())} training and "

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.core.days import as_day
 from pipeline.data import storage
 from pipeline.data.snapshot import read_snapshot
 from pipeline.stages import evaluate
@@ -28,7 +29,7 @@ def load_run_inputs(forecast_dir: Path, snapshot_dir: Path, later_snapshot_dir: 
     """
     forecast = pd.read_parquet(Path(forecast_dir) / "forecast.parquet")
     forecast = forecast.astype({"item_id": str, "store_id": str, "units": np.float64})
-    run = pd.Timestamp(run_date)
+    run = as_day(run_date)
     first = run - pd.Timedelta(days=history_days - 1)
     history = read_snapshot(snapshot_dir, "sales", filters=[("date", ">=", first.to_pydatetime())])
     history = history[history["date"].between(first, run)]

@@ -17,6 +17,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from pipeline.core.days import as_day
 from pipeline.stages import evaluate
 from pipeline.stages.report import backtest, tables
 from pipeline.stages.report.charts import bar_chart
@@ -84,7 +85,7 @@ def render_run_report(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd
     ``baselines``: name → long forecast frame, drawn dashed on the total chart;
     ``model_info``: the model's ``metadata.json`` (training window, iterations), for a footnote.
     """
-    run = pd.Timestamp(run_date).date()
+    run = as_day(run_date).date()
     fdays = pd.to_datetime(forecast["date"])
     charts = forecast_charts(forecast, history, actuals, run, stores=stores, baselines=baselines,
                              history_days=history_days)

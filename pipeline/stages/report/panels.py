@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from pipeline.core.days import as_day
 from pipeline.stages import evaluate
 from pipeline.stages.report.charts import Series, line_chart
 from pipeline.stages.report.style import fmt_pct, fmt_units
@@ -116,7 +117,7 @@ def forecast_charts(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd.D
                     stores: pd.DataFrame | None = None, baselines: dict[str, pd.DataFrame] | None = None,
                     history_days: int = HISTORY_DAYS, top: int = TOP_SERIES) -> ForecastCharts:
     """Every chart of the forecast section: the total, by state, by store, the top-selling series."""
-    run = pd.Timestamp(run_date)
+    run = as_day(run_date)
     fdays = pd.DatetimeIndex(sorted(pd.to_datetime(forecast["date"]).unique()))
     if len(fdays) == 0:
         fdays = pd.date_range(run + pd.Timedelta(days=1), periods=28)
