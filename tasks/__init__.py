@@ -7,13 +7,13 @@ what makes them complete: ``outputs``. Configuration: ``config``.
 """
 from tasks.evaluate import ActualsRecorded, Backtest, Evaluate
 from tasks.features import BuildFeatures, BuildTrainingFeatures
-from tasks.forecast import DailyForecast, RunDateHasNoData, ScoreForecast
+from tasks.forecast import DailyForecast, RunRefused, ScoreForecast
 from tasks.model import CompileModel, PromoteModel, TrainModel
 from tasks.report import BacktestReport, Report
 from tasks.snapshot import CheckSnapshot, ExtractSnapshot
 
 __all__ = [
     "ActualsRecorded", "Backtest", "BacktestReport", "BuildFeatures", "BuildTrainingFeatures", "CheckSnapshot",
-    "CompileModel", "DailyForecast", "Evaluate", "ExtractSnapshot", "PromoteModel", "Report", "RunDateHasNoData",
+    "CompileModel", "DailyForecast", "Evaluate", "ExtractSnapshot", "PromoteModel", "Report", "RunRefused",
     "ScoreForecast", "TrainModel",
 ]

@@ -127,6 +127,18 @@ def quality_settings() -> dict:
     return {name: getattr(cfg, name) for name, param in quality.get_params() if param.significant}
 
 
+def check_settings() -> None:
+    """Raise ValueError, saying which setting and why, when a setting that shapes outputs is out of range."""
+    from pipeline.core.checks.accept import parse_accepted
+    from pipeline.core.checks.thresholds import Thresholds
+
+    forecast_spec()
+    training().schedule()
+    training().pinned_model()
+    Thresholds.from_settings(quality())
+    parse_accepted(quality().accept)
+
+
 def forecast_spec() -> ForecastSpec:
     """The forecast spec of ``[pipeline] horizon`` (checked: 1..28 days)."""
     return ForecastSpec(horizon=pipeline().horizon)

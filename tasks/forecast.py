@@ -63,8 +63,9 @@ class ScoreForecast(DatedTask):
                                 f"{manifest['total_units']:,.0f} units")
 
 
-class RunDateHasNoData(PipelineTask):
-    """Stands in for a run date's whole chain when the database shows no sales recorded on it: fails at once."""
+class RunRefused(PipelineTask):
+    """Stands in for a run date's whole chain when it cannot run (no sales recorded on the date, a
+    setting out of range): fails at once, saying why, instead of scheduling work that would fail."""
 
     date = RunDateParameter()
     reason = luigi.Parameter(significant=False)
@@ -81,8 +82,9 @@ class DailyForecast(luigi.WrapperTask):
     """The cron entry point: the forecast of ``date`` (default: yesterday when the task is built).
 
     A date whose sales were never recorded (after the data's end, a clock far ahead of the
-    data) schedules one failing task with the reason, not a chain of trainings; a database
-    that cannot be asked right now leaves that to the chain's own tasks (they retry).
+    data), or a configuration out of range, schedules one failing task with the reason, not a
+    chain of trainings; a database that cannot be asked right now leaves that to the chain's
+    own tasks (they retry).
     """
 
     date = YesterdayParameter()
@@ -91,6 +93,11 @@ class DailyForecast(luigi.WrapperTask):
         # Luigi asks several times (complete, then the graph): the database is asked once per task
         if not hasattr(self, "_missing"):
             self._missing = None
+            try:  # the settings every task's identity is made of: out of range, nothing can run
+                config.check_settings()
+            except ValueError as exc:
+                self._missing = f"configuration: {exc}"
+                return RunRefused(self.date, self._missing)
             if not ScoreForecast(self.date).complete():
                 try:
                     engine = db.engine_for(config.database_url())
@@ -101,4 +108,4 @@ class DailyForecast(luigi.WrapperTask):
                         self._missing = extract.missing_run_date(engine, self.date)
                     finally:
                         engine.dispose()
-        return RunDateHasNoData(self.date, self._missing) if self._missing else ScoreForecast(self.date)
+        return RunRefused(self.date, self._missing) if self._missing else ScoreForecast(self.date)

@@ -68,3 +68,14 @@ def test_the_readme_cron_line_on_a_clock_far_ahead_of_the_data_ends_promptly(cha
     assert sorted(set(failures)) == [f"2026-11-{d}" for d in range(27, 31)] + [f"2026-12-0{d}" for d in range(1, 4)]
     assert "Traceback" not in out and "retry:" not in out and "TrainModel" not in out, out[-3000:]
     assert len(out.splitlines()) < 200
+
+
+def test_a_setting_out_of_range_fails_at_once_saying_which(chain_env):
+    cfg = Path(os.environ["LUIGI_CONFIG_PATH"])
+    cfg.write_text(cfg.read_text() + "[pipeline]\nhorizon = 40\n")
+    done = _luigi("DailyForecast", "--date", RUN_DATE.isoformat())
+    out = done.stdout + done.stderr
+    assert done.returncode == 30, out[-3000:]
+    assert "configuration: [pipeline] horizon must be between 1 and 28" in out, out[-3000:]
+    assert "Scheduled 2 tasks" in out and "Traceback" not in out, out[-3000:]
+    assert not (chain_env.data / "snapshots").exists()
