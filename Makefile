@@ -13,11 +13,12 @@ WORLD  := data/world.sqlite
 # the embedded world is needed unless the environment points at another database
 NEED_WORLD := $(if $(PIPELINE_DATABASE_URL),,$(WORLD))
 
-.PHONY: help venv venv-test browser data import-m5 run report backtest bench bench-mlforecast bench-scaling test scheduler clean clean-outputs
+.PHONY: help venv venv-test browser data import-m5 run report backtest bench bench-mlforecast bench-scaling test test-fast scheduler clean clean-outputs
 
 help:
 	@echo "make run       set up, generate the demo world if missing, forecast DATE=$(DATE)"
-	@echo "make test      set up (with test dependencies) and run the test suite"
+	@echo "make test      set up (with test dependencies) and run the whole test suite (what CI runs)"
+	@echo "make test-fast the unit tier (no training, gcc, luigi process, browser or PostgreSQL), on every core"
 	@echo "make data      generate the synthetic world (SCALE=tiny|demo|full) into the configured database"
 	@echo "make import-m5 M5_DIR=...   load the Kaggle M5 CSV files into the configured database"
 	@echo "make report    the HTML report of DATE (once its 28 days of actuals are recorded)"
@@ -105,6 +106,14 @@ bench-scaling: $(VENV)/.run-installed bench/.venv-lleaves/.installed
 
 test: $(VENV)/.test-installed browser
 	$(PY) -m pytest
+
+# the unit tier (markers in pyproject.toml, applied in tests/tiers.py), one pytest worker per core; a test
+# using more than FAST_BUDGET seconds of CPU fails, asking for a slow marker, so that the tier stays fast
+FAST_BUDGET ?= 5
+TEST_WORKERS ?= auto
+test-fast: $(VENV)/.test-installed
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow and not browser and not postgres" \
+	    --fast-budget=$(FAST_BUDGET) --durations=5
 
 clean-outputs:
 	rm -rf data/snapshots data/quality data/features data/models data/compiled data/forecasts \

@@ -41,6 +41,7 @@ def model(data, tmp_path_factory):
     return booster, path
 
 
+@pytest.mark.slow
 def test_one_library_equals_lightgbm_with_wide_categoricals_and_missing_values(data, model, tmp_path):
     X, _ = data
     booster, path = model
@@ -53,6 +54,7 @@ def test_one_library_equals_lightgbm_with_wide_categoricals_and_missing_values(d
                                rtol=compile_.RTOL, atol=compile_.ATOL)
 
 
+@pytest.mark.slow
 def test_blocks_of_trees_sum_to_the_whole_model(data, model, tmp_path):
     X, _ = data
     booster, path = model
@@ -65,6 +67,7 @@ def test_blocks_of_trees_sum_to_the_whole_model(data, model, tmp_path):
                                rtol=compile_.RTOL, atol=compile_.ATOL)
 
 
+@pytest.mark.slow
 def test_annotated_and_quantized_libraries_give_the_same_predictions(data, model, tmp_path):
     X, _ = data
     booster, path = model
@@ -96,6 +99,7 @@ def test_a_chain_with_a_gap_is_left_alone():
     assert compile_.rewrite_categorical_splits(source) == (source, 0)
 
 
+@pytest.mark.slow
 def test_a_library_that_disagrees_is_refused(data, model, tmp_path):
     X, y = data
     booster, _ = model
@@ -106,6 +110,7 @@ def test_a_library_that_disagrees_is_refused(data, model, tmp_path):
         compile_.check_compiled(booster, tmp_path / "lib", X)
 
 
+@pytest.mark.slow
 def test_blocks_of_a_model_whose_link_cannot_be_summed_are_refused(data, tmp_path):
     X, y = data
     binary = lgb.train({"objective": "binary", "num_leaves": 7, "verbosity": -1, "num_threads": 1},

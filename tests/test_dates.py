@@ -37,6 +37,7 @@ def luigi_run(tmp_path, *args) -> subprocess.CompletedProcess:
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag, value", [("--date", "2016-13-01"), ("--date", "2016-02-30"), ("--date", "yesterday"),
                                          ("--date", ""), ("--Dated-date", "22/05/2016")])
 def test_a_bad_date_on_the_command_line_is_one_line_and_exit_code_2(tmp_path, flag, value):
@@ -46,6 +47,7 @@ def test_a_bad_date_on_the_command_line_is_one_line_and_exit_code_2(tmp_path, fl
     assert done.stderr == f"{flag}: {value!r} is not a date: expected YYYY-MM-DD (e.g. 2016-05-22)\n"
 
 
+@pytest.mark.slow
 def test_a_good_date_runs_and_a_default_still_works(tmp_path):
     done = luigi_run(tmp_path, "Dated", "--date", "2016-05-22")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
@@ -62,6 +64,7 @@ def test_the_parameter_parses_as_luigis_date_parameter():
     assert issubclass(BadDate, ValueError)  # what Luigi's callers of parse() expect
 
 
+@pytest.mark.slow
 def test_the_real_tasks_use_it():
     """`luigi --module pipeline DailyForecast --date 2016-13-01` says it in one line."""
     from tasks import DailyForecast

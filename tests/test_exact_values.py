@@ -141,6 +141,7 @@ def _units(cell: str) -> int | None:
     return int(cell) if re.fullmatch(r"[0-9]+", cell) else None
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(units_cell=cells)
 def test_units_arrive_exactly_or_stop_the_chain_naming_the_cell(units_cell):
@@ -161,6 +162,7 @@ def test_units_arrive_exactly_or_stop_the_chain_naming_the_cell(units_cell):
     assert stored == value and label == value  # exactly, in the snapshot and as the training label
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(price_cell=cells)
 def test_prices_arrive_exactly_or_stop_the_chain_naming_the_cell(price_cell):

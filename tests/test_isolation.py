@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tasks import config
 from tasks import scheduler
 from tests.outputs import out
@@ -80,6 +82,7 @@ def test_writes_into_the_users_data_folder():
 '''
 
 
+@pytest.mark.slow
 def test_the_session_guard_fails_a_session_that_writes_into_the_users_data_folder(tmp_path):
     """The autouse guard of tests/conftest.py, in a pytest of its own whose "user's" data folder is a tmp one."""
     users = tmp_path / "users-data"

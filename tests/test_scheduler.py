@@ -8,12 +8,14 @@ import subprocess
 import sys
 import urllib.request
 
+import pytest
 import sqlalchemy as sa
 
 from tests.browser import browse, png_rows, require_chromium
 from tests.conftest import RUN_DATE
 
 
+@pytest.mark.browser  # after the run, its pages in Chromium
 def test_a_run_through_the_scheduler_is_recorded_and_shown(chain_env, luigid, tmp_path):
     port = luigid
     done = subprocess.run([sys.executable, "-m", "luigi", "--module", "pipeline", "DailyForecast", "--date",

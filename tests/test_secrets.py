@@ -135,6 +135,7 @@ def leaks(folder: Path, secrets: list[str]) -> list[str]:
 E2E = [SHAPES[0], SHAPES[2], SHAPES[3], SHAPES[8]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text, secrets, shown", E2E, ids=[s[1][0] for s in E2E])
 def test_a_bad_database_url_fails_the_run_with_the_masked_url_and_leaks_nowhere(text, secrets, shown, tmp_path):
     done = subprocess.run([sys.executable, "-m", "luigi", "--module", "pipeline", "ExtractSnapshot", "--date",
@@ -174,6 +175,7 @@ class Leaky(luigi.Task):
 '''
 
 
+@pytest.mark.slow
 def test_log_lines_and_tracebacks_quoting_a_url_are_masked_on_the_console_and_in_the_log_file(tmp_path):
     """Not only the pipeline's own messages: any log record of the process, Luigi's console handler included."""
     (tmp_path / "leaky.py").write_text(LEAKY)
@@ -193,6 +195,7 @@ def test_log_lines_and_tracebacks_quoting_a_url_are_masked_on_the_console_and_in
     assert leaks(tmp_path / "data", [secret, "tr1cky"]) == []
 
 
+@pytest.mark.slow
 def test_a_run_through_luigid_leaves_no_password_in_its_state_history_or_logs(tmp_path):
     """The failed task's traceback goes to the central scheduler, which pickles it and records history."""
     text, secrets, shown = SHAPES[2]
@@ -211,6 +214,7 @@ def test_a_run_through_luigid_leaves_no_password_in_its_state_history_or_logs(tm
     assert leaks(tmp_path, secrets) == []
 
 
+@pytest.mark.slow
 def test_luigid_refuses_an_unparsable_history_url_in_one_masked_line(tmp_path):
     env = run_env(tmp_path, "postgresql://u:hist-s3cret@h:x/db")
     done = subprocess.run([sys.executable, "-m", "tasks.scheduler", "--port", "1"], env=env,

@@ -37,6 +37,7 @@ def feature_set(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_validation_metrics_are_those_of_the_saved_model_on_the_validation_days(feature_set, tmp_path):
     cfg = types.SimpleNamespace(tweedie_variance_power=1.2, learning_rate=0.1, num_leaves=15, min_data_in_leaf=20,
                                 feature_fraction=0.8, num_threads=2, seed=1)

@@ -7,10 +7,12 @@ luigid or pytest process, Chromium or a Dask cluster), ``browser`` (needs headle
 
 A test that uses a fixture of the chain (a tiny world to build, luigid, Chromium, PostgreSQL) is marked
 here, by the fixtures it uses; any other slow test carries its marker itself. One that nobody marked
-cannot hide in the fast tier: with ``--fast-budget=SECONDS`` a test whose set-up and run took longer
-fails, naming the marker to add.
+cannot hide in the fast tier: with ``--fast-budget=SECONDS`` a test whose set-up and run took more CPU
+time fails, naming the marker to add.
 """
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -26,8 +28,8 @@ MARKS_BY_FIXTURE = {
 
 def pytest_addoption(parser):
     parser.addoption("--fast-budget", type=float, default=None, metavar="SECONDS",
-                     help="fail a test whose set-up and run take longer than SECONDS, asking for a slow marker "
-                          "(make test-fast)")
+                     help="fail a test whose set-up and run take more than SECONDS of CPU (its own and that of the "
+                          "processes it waited for), asking for a slow marker (make test-fast)")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -37,22 +39,32 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(name)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of the child processes it waited for: unlike the wall clock, it does
+    not grow when other work shares the machine, and it counts a `luigi` or gcc process a test ran."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    item.stash[_started] = cpu_seconds()
+    return (yield)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
     budget = item.config.getoption("--fast-budget")
-    if budget is None:
+    if budget is None or report.when != "call" or not report.passed or _started not in item.stash:
         return report
-    if report.when == "setup":
-        item.stash[_setup_seconds] = report.duration
-    elif report.when == "call" and report.passed:
-        took = item.stash.get(_setup_seconds, 0.0) + report.duration
-        if took > budget:
-            report.outcome = "failed"
-            report.longrepr = (f"{item.nodeid} took {took:.1f} s (set-up and run), over the fast tier's budget of "
-                               f"{budget:g} s: mark it @pytest.mark.slow (or give it a fixture of the chain, "
-                               f"see tests/tiers.py), or make it faster")
+    took = cpu_seconds() - item.stash[_started]
+    if took > budget:
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid} took {took:.1f} s of CPU (set-up and run), over the fast tier's budget "
+                           f"of {budget:g} s: mark it @pytest.mark.slow (or give it a fixture of the chain, see "
+                           "tests/tiers.py), or make it faster")
     return report
 
 
-_setup_seconds = pytest.StashKey[float]()
+_started = pytest.StashKey[float]()
