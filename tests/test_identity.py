@@ -85,6 +85,7 @@ def test_a_changed_learning_rate_makes_a_new_model_and_forecast_beside_the_old_o
     assert ScoreForecast(date=RUN_DATE).output().path == old_forecast
 
 
+@pytest.mark.prebuilt_chain
 def test_operational_knobs_recompute_nothing(chain_env):
     assert chain_env.build([Evaluate(date=RUN_DATE)]).status == OK
     before = homes(chain_env.data, RUN_DATE)
@@ -101,6 +102,7 @@ def test_operational_knobs_recompute_nothing(chain_env):
     assert homes(chain_env.data, RUN_DATE) == before
 
 
+@pytest.mark.prebuilt_chain
 def test_a_quality_threshold_recomputes_the_check_and_everything_after_it(chain_env):
     assert chain_env.build([DailyForecast(date=RUN_DATE)]).status == OK
     before = homes(chain_env.data, RUN_DATE)
