@@ -80,12 +80,27 @@ def score_forecast(features_dir: Path, model_metadata: dict, compiled_dir: Path,
     return forecast[["as_of", "item_id", "store_id", "date", "horizon", "units"]]
 
 
+# Kaggle's M5 submission holds two halves: rows ``..._validation`` forecast d_1914..d_1941
+# (2016-04-25..2016-05-22, the public leaderboard) and rows ``..._evaluation`` forecast d_1942..d_1969.
+M5_VALIDATION_FIRST_DAY = dt.date(2016, 4, 25)  # d_1914
+
+
+def submission_suffix(first_day: dt.date) -> str:
+    """``_validation`` for a forecast starting on d_1914 (origin 2016-04-24), else ``_evaluation``.
+
+    The forecast of origin 2016-05-22 (d_1942..d_1969) is the evaluation half Kaggle scores;
+    any other origin has no Kaggle half of its own and carries ``_evaluation`` too.
+    """
+    return "_validation" if first_day == M5_VALIDATION_FIRST_DAY else "_evaluation"
+
+
 def submission(forecast: pd.DataFrame) -> pd.DataFrame:
-    """The M5 submission layout: ``id`` = ``{item_id}_{store_id}_evaluation``, ``F1..F{horizon}``."""
+    """The M5 submission layout: ``id`` = ``{item_id}_{store_id}`` + ``submission_suffix``, ``F1..F{horizon}``."""
     wide = forecast.pivot(index=["item_id", "store_id"], columns="horizon", values="units")
     wide.columns = [f"F{h}" for h in wide.columns]
     wide = wide.reset_index()
-    wide.insert(0, "id", wide["item_id"] + "_" + wide["store_id"] + "_evaluation")
+    suffix = submission_suffix(forecast["date"].min().date())
+    wide.insert(0, "id", wide["item_id"] + "_" + wide["store_id"] + suffix)
     return wide.drop(columns=["item_id", "store_id"])
 
 
