@@ -324,6 +324,14 @@ def test_same_seed_same_contents_other_seed_other_sales(tiny, tmp_path):
     assert different["sales"] != reference["sales"] and different["calendar"] == reference["calendar"]
 
 
+def test_base_dynamics_is_the_default_world(tiny, tmp_path):
+    """``dynamics="base"`` is the world generated without the argument, byte for byte; its summary says so."""
+    base = tmp_path / "base.sqlite"
+    summary = world.generate_world(f"sqlite:///{base}", scale="tiny", seed=42, dynamics="base")
+    assert _dump(base) == _dump(tiny[0])
+    assert summary["dynamics"] == tiny[1]["dynamics"] == {"name": "base"}
+
+
 def test_refuses_a_database_with_sales(tiny, tmp_path):
     copy = tmp_path / "copy.sqlite"
     shutil.copy(tiny[0], copy)

@@ -1,6 +1,6 @@
 """Generate a seeded synthetic retail world in M5's shape into the source database.
 
-Command line: ``python -m pipeline.tools.world --scale demo [--url URL] [--seed 42]``.
+Command line: ``python -m pipeline.tools.world --scale demo [--url URL] [--seed 42] [--dynamics base]``.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from pipeline.core.errors import PipelineError
 from pipeline.data import db, masking
 from pipeline.tools.bars import fraction_bar
+from pipeline.tools.world.dynamics import DYNAMICS
 from pipeline.tools.world.generate import generate_world
 from pipeline.tools.world.scales import SCALES
 
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=sorted(SCALES), default="demo")
     parser.add_argument("--url", default=None, help="SQLAlchemy URL (default: tasks.config.database_url())")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--dynamics", choices=list(DYNAMICS), default="base",
+                        help="set of effects on top of the base world (pipeline.tools.world.dynamics)")
     args = parser.parse_args(argv)
     if args.url is None:
         from tasks import config
@@ -30,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with fraction_bar(f"world {args.scale}") as show:
-            summary = generate_world(args.url, scale=args.scale, seed=args.seed, progress=show)
+            summary = generate_world(args.url, scale=args.scale, seed=args.seed, progress=show,
+                                     dynamics=args.dynamics)
     except (ValueError, ImportError, PipelineError, sa.exc.SQLAlchemyError) as exc:  # bad input, database refused
         # one line, without the SQL statement SQLAlchemy appends to its messages
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__

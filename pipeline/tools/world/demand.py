@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from pipeline.tools.world.effects import Effects, add_effects, promo_elasticity
 from pipeline.tools.world.frame import Frame
 from pipeline.tools.world.model import CORRECTION_SHARE, GROWTH, PROMO_ENDINGS, STORE_SIZE, STORE_STREAM, TREND_ORIGIN, stream_rng
 from pipeline.tools.world.params import Items, State, ar1, promo_weeks, round_price
@@ -47,8 +48,14 @@ def _store_shock(rng: np.random.Generator, d: int) -> np.ndarray:
     return shock
 
 
-def generate_store(frame: Frame, items: Items, state: State, seed: int, store: str) -> StoreWorld:
-    """Draw one store's daily units, weekly prices and corrections from its own stream."""
+def generate_store(frame: Frame, items: Items, state: State, seed: int, store: str,
+                   effects: Effects | None = None) -> StoreWorld:
+    """Draw one store's daily units, weekly prices and corrections from its own stream.
+
+    ``effects`` (a set of dynamics, :mod:`pipeline.tools.world.effects`) change the promotion
+    response and add their log multipliers to the demand; they draw nothing from the store's
+    stream, so without them (or with none active) the store is the base world's.
+    """
     rng = stream_rng(seed, STORE_STREAM, STORES.index(store))
     n, d, w = len(frame.items), len(frame.days), len(frame.week_start)
     week = frame.week
@@ -81,9 +88,10 @@ def generate_store(frame: Frame, items: Items, state: State, seed: int, store: s
     log_lam += np.log1p(items.snap_uplift)[:, None] * frame.snap[store[:2]]
     log_lam += np.log(frame.event_mult)[frame.cat]
     # promotions move demand by the full elasticity, regular price changes by half of it
-    log_lam += (items.elasticity[:, None] * np.log(price / regular))[:, week]
+    log_lam += (promo_elasticity(items, effects)[:, None] * np.log(price / regular))[:, week]
     log_lam += (0.5 * items.elasticity[:, None] * np.log(regular / ref_price[:, None]))[:, week]
     log_lam += (_store_shock(rng, d) + rng.normal(0.0, 0.06, d))[None, :]
+    add_effects(log_lam, effects, store)
     lam = np.exp(log_lam, out=log_lam)
     # a new item's demand builds up over its first weeks
     since = np.arange(d)[None, :] - launch[:, None]

@@ -10,8 +10,10 @@ import sqlalchemy as sa
 from pipeline.data import db
 from pipeline.tools.target import engine_creating_file
 from pipeline.tools.world.calendar import build_calendar
-from pipeline.tools.world.demand import generate_store
-from pipeline.tools.world.frame import make_frame
+from pipeline.tools.world.demand import StoreWorld, generate_store
+from pipeline.tools.world.dynamics import Dynamics, resolve
+from pipeline.tools.world.effects import Effects, draw_effects, with_launches
+from pipeline.tools.world.frame import Frame, make_frame
 from pipeline.tools.world.model import ROWS_PER_WRITE
 from pipeline.tools.world.params import item_params, state_params
 from pipeline.tools.world.rows import price_frames, sales_frames
@@ -30,13 +32,34 @@ def _refuse_existing(engine: sa.Engine) -> None:
                 )
 
 
+def draw_stores(frame: Frame, seed: int, effects: Effects,
+                report: Callable[[int, str], None] = lambda done, store: None) -> list[StoreWorld]:
+    """Every store's arrays, in STORES order, with ``effects`` (:func:`draw_effects`); ``report(stores done, store)`` after each."""
+    items = with_launches(item_params(frame, seed), effects)
+    states = {s: state_params(frame, seed, s) for s in STATES}
+    worlds = []
+    for i, store in enumerate(STORES):
+        worlds.append(generate_store(frame, items, states[store[:2]], seed, store, effects))
+        report(i + 1, store)
+    return worlds
+
+
+def check_scale(scale: str) -> None:
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+
+
 def generate_world(
     url: str,
     scale: str = "demo",
     seed: int = 42,
     progress: Callable[[float, str], None] | None = None,
+    dynamics: str | Dynamics = "base",
 ) -> dict:
     """Write a synthetic world of ``scale`` (a key of SCALES) drawn with ``seed`` into the database at ``url``.
+
+    ``dynamics`` is a key of :data:`pipeline.tools.world.dynamics.DYNAMICS` (or a ``Dynamics``):
+    the effects on top of the base world (``"base"``: none, the world as it always was).
 
     Creates the schema, refuses (ValueError) a database whose source tables already
     hold rows, and writes calendar, items, stores, sell_prices and sales, chunk by chunk, each
@@ -45,21 +68,22 @@ def generate_world(
     ``.partial`` file and renames it when done).
     ``progress(done_fraction, message)`` is called now and then if given.
 
-    Returns ``{"scale", "seed", "rows": {table: rows written}, "series", "items",
+    Returns ``{"scale", "seed", "dynamics", "rows": {table: rows written}, "series", "items",
     "stores", "corrections", "first_date", "last_date", "seconds"}`` (dates as
-    ``datetime.date``: the first and last day of sales).
+    ``datetime.date``: the first and last day of sales; ``dynamics``: the set's name and its
+    realised effects, see :func:`pipeline.tools.world.effects.draw_effects`).
     """
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    check_scale(scale)
     report = progress or (lambda fraction, message: None)
     began = time.perf_counter()
     sc = SCALES[scale]
+    calendar = build_calendar()
+    frame = make_frame(sc, calendar)
+    effects = draw_effects(frame, seed, resolve(dynamics))  # a knob out of range fails before any write
     engine = engine_creating_file(url)
     try:
         db.create_schema(engine)
         _refuse_existing(engine)
-        calendar = build_calendar()
-        frame = make_frame(sc, calendar)
         rows = {
             "calendar": db.ingest(engine, db.calendar, calendar),
             "items": db.ingest(engine, db.items, frame.items),
@@ -67,12 +91,8 @@ def generate_world(
         }
         report(0.01, "calendar, items, stores written")
 
-        items = item_params(frame, seed)
-        states = {s: state_params(frame, seed, s) for s in STATES}
-        worlds = []
-        for i, store in enumerate(STORES):
-            worlds.append(generate_store(frame, items, states[store[:2]], seed, store))
-            report(0.01 + 0.29 * (i + 1) / len(STORES), f"generated store {store}")
+        worlds = draw_stores(frame, seed, effects, lambda done, store: report(
+            0.01 + 0.29 * done / len(STORES), f"generated store {store}"))
 
         n_series = sc.n_series
         rows["sell_prices"] = 0
@@ -93,6 +113,7 @@ def generate_world(
     return {
         "scale": scale,
         "seed": seed,
+        "dynamics": effects.summary,
         "rows": rows,
         "series": n_series,
         "items": len(frame.items),

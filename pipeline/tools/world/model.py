@@ -54,6 +54,7 @@ ROWS_PER_WRITE = 500_000  # rows per write: bounds the memory of one chunk (its 
 
 # stream tags for SeedSequence([seed, tag, index]); fixed forever, or old seeds change meaning
 ITEM_STREAM, STATE_STREAM, STORE_STREAM = 0, 1, 2
+DYNAMICS_STREAM = 3  # the dynamics' effects (pipeline.tools.world.effects): SeedSequence([seed, 3, effect])
 # reference day of the trends, so a series' level does not depend on the scale's start
 TREND_ORIGIN = np.datetime64("2014-01-01")
 
