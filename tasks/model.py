@@ -8,7 +8,7 @@ from pipeline.core import serving
 from pipeline.data import storage
 from pipeline.stages import compile as compile_
 from pipeline.stages import features as feature_sets
-from pipeline.stages import promote, train
+from pipeline.stages import parallel, promote, train
 from tasks import config
 from tasks.features import BuildTrainingFeatures
 from tasks.outputs import SETTINGS_FILE, DatedTask, FolderTarget
@@ -26,7 +26,9 @@ class TrainModel(DatedTask):
     files = ("model.txt", "metadata.json")
 
     def settings(self) -> dict:
-        return config.training().model_settings()
+        # a model trained on a cluster's workers has other bytes (pipeline.stages.train_dask)
+        on_cluster = parallel.is_cluster(self.dask_options()["address"])
+        return {**config.training().model_settings(), **({"distributed": True} if on_cluster else {})}
 
     def requires(self):
         return {"features": BuildTrainingFeatures(self.date), "snapshot": ExtractSnapshot(self.date)}
@@ -34,10 +36,12 @@ class TrainModel(DatedTask):
     def run(self):
         cfg = config.training()
         manifest = storage.read_json(self.input()["snapshot"].file("manifest.json"))
+        opts = self.dask_options()
+        client = parallel.get_client(**opts) if parallel.is_cluster(opts["address"]) else None
         with self.writing() as tmp:
             meta = train.train_model(self.input()["features"].path, self.date, train.lgb_params(cfg),
                                      cfg.num_boost_round, cfg.early_stopping_rounds, tmp, manifest,
-                                     progress=self.report_progress)
+                                     progress=self.report_progress, client=client)
         log.info("model %s: %s", self.date, meta["metrics"])
 
 

@@ -7,7 +7,10 @@ arguments; this module only decides where they run:
 * ``address == ""`` (default): a ``LocalCluster`` of worker processes on this
   machine, started once per process and reused by every task of a Luigi run;
 * anything else: the Dask scheduler at that address (workers must see the same
-  ``data/`` folder, e.g. a shared file system).
+  ``data/`` folder, e.g. a shared file system). Only then does training run on
+  the cluster too (``is_cluster``): on one machine, LightGBM's own threads train
+  faster than a cluster of its processes, and the in-process model is the
+  reference one.
 
 Results come back in the order of the partitions, whatever order they finish in,
 so the outputs do not depend on scheduling.
@@ -21,6 +24,11 @@ from typing import Any, Callable, Sequence
 SYNCHRONOUS = "synchronous"
 _lock = threading.Lock()
 _clients: dict[tuple, Any] = {}
+
+
+def is_cluster(address: str) -> bool:
+    """Whether ``address`` names a Dask scheduler of its own (not the local default, not 'synchronous')."""
+    return address not in ("", SYNCHRONOUS)
 
 
 def get_client(address: str, n_workers: int = 2, threads_per_worker: int = 1):
@@ -59,15 +67,16 @@ atexit.register(close_clients)
 
 
 def map_partitions(fn: Callable, partitions: Sequence[tuple], address: str = "", n_workers: int = 2,
-                   threads_per_worker: int = 1, **common) -> list:
+                   threads_per_worker: int = 1, client=None, **common) -> list:
     """``[fn(*p, **common) for p in partitions]``, run on Dask unless ``address`` is 'synchronous'.
 
+    ``client``: a Dask client to use instead of the one ``address`` names.
     An exception in any partition is raised here, after the remaining
     partitions are cancelled.
     """
-    if address == SYNCHRONOUS or len(partitions) == 0:
+    if (client is None and address == SYNCHRONOUS) or len(partitions) == 0:
         return [fn(*p, **common) for p in partitions]
-    client = get_client(address, n_workers, threads_per_worker)
+    client = client or get_client(address, n_workers, threads_per_worker)
     common_futures = {k: client.scatter(v, broadcast=True) if _is_large(v) else v for k, v in common.items()}
     futures = [client.submit(fn, *p, **common_futures, pure=False) for p in partitions]
     try:

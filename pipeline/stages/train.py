@@ -99,16 +99,62 @@ class _ValidationErrors:
 
 
 def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_round: int,
-                early_stopping_rounds: int, out_dir: Path, snapshot_manifest: dict, progress=None) -> dict:
+                early_stopping_rounds: int, out_dir: Path, snapshot_manifest: dict, progress=None,
+                client=None) -> dict:
     """Train on the feature set in ``train_dir`` and write the model to ``out_dir``.
 
     ``progress(fraction, message)``, if given, is told every 10 boosting rounds.
+    ``client``: a Dask client whose workers train instead of this process
+    (``pipeline.stages.train_dask``); the model written is of the same kind.
 
     Files: ``model.txt`` (LightGBM text model, best iteration only) and
     ``metadata.json``. Returns the metadata.
     """
-    frame = feature_sets.read_feature_set(train_dir)
     valid_start = as_day(run_date) - pd.Timedelta(days=VALID_DAYS - 1)
+    if client is None:
+        fit = _fit_in_process(train_dir, run_date, valid_start, params, num_boost_round, early_stopping_rounds,
+                              progress)
+    else:
+        from pipeline.stages import train_dask
+
+        fit = train_dask.fit_on_cluster(client, train_dir, valid_start, params, num_boost_round,
+                                        early_stopping_rounds, progress)
+    best = fit["best_iteration"]
+    metrics = {
+        "best_iteration": int(best),
+        **fit["errors"],
+        "valid_rows": fit["valid_rows"],
+        "train_rows": fit["train_rows"],
+    }
+    feature_names = list(F.FEATURES)
+    fit["booster"].save_model(str(out_dir / "model.txt"), num_iteration=best)
+    final = lgb.Booster(model_file=str(out_dir / "model.txt"))  # what scoring will load: its importances
+    metadata = {
+        "date": run_date.isoformat(),
+        "training_window": [fit["first_day"].date().isoformat(), (valid_start - pd.Timedelta(days=1)).date().isoformat()],
+        "validation_window": [valid_start.date().isoformat(), run_date.isoformat()],
+        "features": feature_names,
+        "categorical": F.CATEGORICAL,
+        "vocab": fit["vocab"],
+        "params": params,
+        "num_boost_round": num_boost_round,
+        "early_stopping_rounds": early_stopping_rounds,
+        "metrics": metrics,
+        "feature_importance_gain": dict(zip(feature_names, final.feature_importance("gain").round(3).tolist())),
+        "snapshot_hash": snapshot_manifest["content_hash"]["all"],
+        "versions": library_versions(),
+        "code_commit": git_commit(),
+    }
+    if client is not None:
+        metadata["distributed"] = {"workers": fit["workers"], "tree_learner": "data"}
+    storage.write_json(out_dir / "metadata.json", metadata)
+    return metadata
+
+
+def _fit_in_process(train_dir: Path, run_date: dt.date, valid_start: pd.Timestamp, params: dict,
+                    num_boost_round: int, early_stopping_rounds: int, progress) -> dict:
+    """LightGBM in this process on the whole feature set; what ``train_model`` writes (see ``train_dask``)."""
+    frame = feature_sets.read_feature_set(train_dir)
     is_valid = (frame["date"] >= valid_start).to_numpy()
     if is_valid.all() or not is_valid.any():
         raise DataError(f"training set of {run_date} has {int((~is_valid).sum())} training and "
@@ -132,32 +178,8 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
         callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), errors, report],
     )
     best = booster.best_iteration or num_boost_round
-    metrics = {
-        "best_iteration": int(best),
-        **errors.at(best),
-        "valid_rows": int(is_valid.sum()),
-        "train_rows": int((~is_valid).sum()),
-    }
-    booster.save_model(str(out_dir / "model.txt"), num_iteration=best)
-    final = lgb.Booster(model_file=str(out_dir / "model.txt"))  # what scoring will load: its importances
-    metadata = {
-        "date": run_date.isoformat(),
-        "training_window": [frame["date"].min().date().isoformat(), (valid_start - pd.Timedelta(days=1)).date().isoformat()],
-        "validation_window": [valid_start.date().isoformat(), run_date.isoformat()],
-        "features": feature_names,
-        "categorical": F.CATEGORICAL,
-        "vocab": vocab,
-        "params": params,
-        "num_boost_round": num_boost_round,
-        "early_stopping_rounds": early_stopping_rounds,
-        "metrics": metrics,
-        "feature_importance_gain": dict(zip(feature_names, final.feature_importance("gain").round(3).tolist())),
-        "snapshot_hash": snapshot_manifest["content_hash"]["all"],
-        "versions": library_versions(),
-        "code_commit": git_commit(),
-    }
-    storage.write_json(out_dir / "metadata.json", metadata)
-    return metadata
+    return {"booster": booster, "best_iteration": best, "errors": errors.at(best), "vocab": vocab,
+            "first_day": frame["date"].min(), "train_rows": int((~is_valid).sum()), "valid_rows": int(is_valid.sum())}
 
 
 def library_versions() -> dict:
