@@ -13,7 +13,7 @@ WORLD  := data/world.sqlite
 # the embedded world is needed unless the environment points at another database
 NEED_WORLD := $(if $(PIPELINE_DATABASE_URL),,$(WORLD))
 
-.PHONY: help venv venv-test browser data import-m5 run report backtest bench bench-mlforecast bench-scaling test test-fast scheduler clean clean-outputs
+.PHONY: help venv venv-test browser data import-m5 run report backtest bench bench-mlforecast bench-scaling bench-accuracy test test-fast scheduler clean clean-outputs
 
 help:
 	@echo "make run       set up, generate the demo world if missing, forecast DATE=$(DATE)"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench     stage timings on a generated world (SCALE=demo|full10|full30|full) -> bench/results.json"
 	@echo "make bench-mlforecast   the same training date with mlforecast: time, memory, WRMSSE"
 	@echo "make bench-scaling      daily run and retrain at 10/30/100 % of the series -> bench/scaling.json"
+	@echo "make bench-accuracy [CONFIG=file.cfg]   the accuracy panel vs the mlforecast reference -> bench/accuracy-<config>.json"
 	@echo "make scheduler start luigid (central scheduler + visualiser, task history), [luigid] port"
 	@echo "make clean-outputs   delete every dated output under data/ (keeps the database)"
 
@@ -103,6 +104,12 @@ bench-mlforecast: $(VENV)/.run-installed bench/.venv-mlforecast/.installed
 bench-scaling: $(VENV)/.run-installed bench/.venv-lleaves/.installed
 	for s in full10 full30 full; do $(PY) bench/run.py --scale $$s --reuse --no-lleaves || exit 1; done
 	$(PY) bench/scaling.py full10 full30 full
+
+# the accuracy panel: the pipeline under CONFIG (an extra luigi.cfg; default none) against the mlforecast
+# reference over the cases of bench/accuracy/cases.py (CASES=a,b: a subset) -> bench/accuracy-<config>.json,
+# docs/accuracy-panel.md
+bench-accuracy: $(VENV)/.run-installed bench/.venv-mlforecast/.installed
+	$(PY) -m bench.accuracy $(if $(CONFIG),--config $(CONFIG)) $(if $(CASES),--cases $(CASES))
 
 test: $(VENV)/.test-installed browser
 	$(PY) -m pytest
