@@ -79,6 +79,8 @@ class training(luigi.Config):  # noqa: N801
     tweedie_variance_power = luigi.FloatParameter(default=1.2)
     num_threads = luigi.IntParameter(default=2, significant=False, description="LightGBM threads (speed only)")
     seed = luigi.IntParameter(default=20160522)
+    refit = luigi.BoolParameter(
+        default=False, description="after early stopping chose the rounds, train them again on the whole window")
     promotion_start = luigi.DateParameter(
         default=dt.date(2016, 5, 15), description="first training date whose model is gated (it is promoted as is)")
     promotion_lookback = luigi.IntParameter(
@@ -102,7 +104,8 @@ class training(luigi.Config):  # noqa: N801
         """What shapes a model's bytes: the window and LightGBM's parameters (not its thread count)."""
         return {name: getattr(self, name) for name in (
             "window_days", "num_boost_round", "early_stopping_rounds", "learning_rate", "num_leaves",
-            "min_data_in_leaf", "feature_fraction", "tweedie_variance_power", "seed")}
+            "min_data_in_leaf", "feature_fraction", "tweedie_variance_power", "seed")} | (
+            {"refit": True} if self.refit else {})  # absent when off: models trained before the knob keep their identity
 
     def promotion_settings(self) -> dict:
         """What shapes a promotion decision besides the models compared."""

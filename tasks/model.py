@@ -41,7 +41,7 @@ class TrainModel(DatedTask):
         with self.writing() as tmp:
             meta = train.train_model(self.input()["features"].path, self.date, train.lgb_params(cfg),
                                      cfg.num_boost_round, cfg.early_stopping_rounds, tmp, manifest,
-                                     progress=self.report_progress, client=client)
+                                     progress=self.report_progress, client=client, refit=cfg.refit)
         log.info("model %s: %s", self.date, meta["metrics"])
 
 

@@ -54,3 +54,29 @@ def test_validation_metrics_are_those_of_the_saved_model_on_the_validation_days(
     assert m["valid_rmse"] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-9)
     assert m["valid_mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-9)
     assert m["valid_bias"] == pytest.approx(np.mean(err), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.slow
+def test_refit_trains_the_chosen_rounds_again_on_the_whole_window(feature_set, tmp_path):
+    import lightgbm as lgb
+
+    cfg = types.SimpleNamespace(tweedie_variance_power=1.2, learning_rate=0.1, num_leaves=15, min_data_in_leaf=20,
+                                feature_fraction=0.8, num_threads=2, seed=1)
+    plain, refit = tmp_path / "plain", tmp_path / "refit"
+    plain.mkdir(), refit.mkdir()
+    a = train.train_model(feature_set, RUN, train.lgb_params(cfg), 300, 5, plain, {"content_hash": {"all": "x"}})
+    b = train.train_model(feature_set, RUN, train.lgb_params(cfg), 300, 5, refit, {"content_hash": {"all": "x"}},
+                          refit=True)
+    # the same number of rounds, chosen by the same early stopping; the window now ends at the run date
+    assert b["metrics"]["best_iteration"] == a["metrics"]["best_iteration"]
+    assert b["training_window"] == [a["training_window"][0], RUN.isoformat()] and b["refit"] and not a["refit"]
+    booster, _ = train.load_model(refit)
+    assert booster.num_trees() == b["metrics"]["best_iteration"]
+    # it is LightGBM trained on every row of the window for that many rounds
+    frame = feature_sets.read_feature_set(feature_set)
+    X = train.encode(frame, b["vocab"], b["features"])
+    cats = [b["features"].index(c) for c in F.CATEGORICAL]
+    again = lgb.train(train.lgb_params(cfg), lgb.Dataset(X, frame["units"].to_numpy(np.float32),
+                      feature_name=b["features"], categorical_feature=cats), num_boost_round=b["metrics"]["best_iteration"])
+    np.testing.assert_array_equal(booster.predict(X), again.predict(X))
+    assert not np.array_equal(booster.predict(X), train.load_model(plain)[0].predict(X))

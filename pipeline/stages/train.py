@@ -100,12 +100,15 @@ class _ValidationErrors:
 
 def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_round: int,
                 early_stopping_rounds: int, out_dir: Path, snapshot_manifest: dict, progress=None,
-                client=None) -> dict:
+                client=None, refit: bool = False) -> dict:
     """Train on the feature set in ``train_dir`` and write the model to ``out_dir``.
 
     ``progress(fraction, message)``, if given, is told every 10 boosting rounds.
     ``client``: a Dask client whose workers train instead of this process
     (``pipeline.stages.train_dask``); the model written is of the same kind.
+    ``refit``: once early stopping on the last ``VALID_DAYS`` has chosen the number of
+    rounds, train that many rounds again on the whole window, validation days included,
+    so that the model served has seen the most recent weeks (in-process training only).
 
     Files: ``model.txt`` (LightGBM text model, best iteration only) and
     ``metadata.json``. Returns the metadata.
@@ -113,8 +116,10 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
     valid_start = as_day(run_date) - pd.Timedelta(days=VALID_DAYS - 1)
     if client is None:
         fit = _fit_in_process(train_dir, run_date, valid_start, params, num_boost_round, early_stopping_rounds,
-                              progress)
+                              progress, refit)
     else:
+        if refit:
+            raise ValueError("[training] refit is not supported when training on a Dask cluster")
         from pipeline.stages import train_dask
 
         fit = train_dask.fit_on_cluster(client, train_dir, valid_start, params, num_boost_round,
@@ -131,7 +136,9 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
     final = lgb.Booster(model_file=str(out_dir / "model.txt"))  # what scoring will load: its importances
     metadata = {
         "date": run_date.isoformat(),
-        "training_window": [fit["first_day"].date().isoformat(), (valid_start - pd.Timedelta(days=1)).date().isoformat()],
+        "training_window": [fit["first_day"].date().isoformat(),
+                            (run_date if refit else (valid_start - pd.Timedelta(days=1)).date()).isoformat()],
+        "refit": refit,
         "validation_window": [valid_start.date().isoformat(), run_date.isoformat()],
         "features": feature_names,
         "categorical": F.CATEGORICAL,
@@ -152,7 +159,7 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
 
 
 def _fit_in_process(train_dir: Path, run_date: dt.date, valid_start: pd.Timestamp, params: dict,
-                    num_boost_round: int, early_stopping_rounds: int, progress) -> dict:
+                    num_boost_round: int, early_stopping_rounds: int, progress, refit: bool = False) -> dict:
     """LightGBM in this process on the whole feature set; what ``train_model`` writes (see ``train_dask``)."""
     frame = feature_sets.read_feature_set(train_dir)
     is_valid = (frame["date"] >= valid_start).to_numpy()
@@ -178,6 +185,9 @@ def _fit_in_process(train_dir: Path, run_date: dt.date, valid_start: pd.Timestam
         callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), errors, report],
     )
     best = booster.best_iteration or num_boost_round
+    if refit:  # the chosen number of rounds, on every row of the window
+        booster = lgb.train(params, lgb.Dataset(X, y, feature_name=feature_names, categorical_feature=cats),
+                            num_boost_round=best)
     return {"booster": booster, "best_iteration": best, "errors": errors.at(best), "vocab": vocab,
             "first_day": frame["date"].min(), "train_rows": int((~is_valid).sum()), "valid_rows": int(is_valid.sum())}
 
