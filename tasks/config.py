@@ -112,6 +112,13 @@ class training(luigi.Config):  # noqa: N801
         return {"promotion_margin": self.promotion_margin}
 
 
+class features(luigi.Config):  # noqa: N801
+    """The ``[features]`` section: optional feature groups (``pipeline.core.features``)."""
+
+    pooled = luigi.BoolParameter(
+        default=False, description="the store's and the store x department's recent level and trend (POOLED)")
+
+
 class compiler(luigi.Config):  # noqa: N801
     """The ``[compiler]`` section: how TL2cgen builds a model's libraries (speed, not predictions)."""
 

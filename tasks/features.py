@@ -40,7 +40,8 @@ class BuildFeatures(DatedTask):
         return FeatureSetTarget(self.folder())
 
     def settings(self) -> dict:
-        return {"features": features.FEATURES, "min_lag": features.MIN_LAG, "target_days": self.target_days()}
+        return {"features": features.feature_names(config.features().pooled), "min_lag": features.MIN_LAG,
+                "target_days": self.target_days()}
 
     def target_days(self) -> int:
         return config.forecast_spec().horizon
@@ -53,7 +54,7 @@ class BuildFeatures(DatedTask):
         with self.writing() as tmp:
             summary = feature_sets.build_feature_set(self.input()["snapshot"].path, self.date, self.target_dates(),
                                                      with_target=self.kind == "train", out_dir=tmp,
-                                                     dask_options=self.dask_options())
+                                                     dask_options=self.dask_options(), pooled=config.features().pooled)
         self.report_progress(1.0, f"{summary['rows']:,} rows of {summary['series']:,} series")
 
 

@@ -168,3 +168,53 @@ def test_scoring_more_than_28_days_ahead_is_refused():
     with pytest.raises(ValueError, match="28 days"):
         build(make_sales(), make_prices(), F.scoring_dates(RUN + dt.timedelta(days=1), 28), run=RUN)
 
+
+
+def test_pooled_features_match_hand_computed_values():
+    sales, prices = make_sales(), make_prices()
+    targets = pd.date_range(START + pd.Timedelta(days=56), RUN + dt.timedelta(days=28))
+    out = F.build_features(sales, prices, CAL, ITEMS, STORES,
+                           F.item_mean_prices(prices, sales[["item_id", "store_id"]].drop_duplicates().astype(str),
+                                              F.weeks_of(CAL)), targets, RUN, False, pooled=True)
+    assert list(out.columns) == F.ID_COLUMNS + [c for c in F.feature_names(True) if c not in F.ID_COLUMNS]
+    ca = units_of(0) + units_of(1)  # CA_1's two series, both FOODS_1: the store and its department alike
+    for target in (START + pd.Timedelta(days=60), START + pd.Timedelta(days=100), START + pd.Timedelta(days=146)):
+        t = (target - START).days
+        last = t - 28  # the newest day a feature may use
+        recent = ca[last - 27:last + 1].sum() / (2 * 28)
+        first = max(last - 111, 0)  # days before the history have no row: the mean is over the days that do
+        base = ca[first:last + 1].sum() / (2 * (last + 1 - first))
+        row = out[(out.store_id == "CA_1") & (out.item_id == "FOODS_1_002") & (out.date == target)].iloc[0]
+        assert row["store_rmean_28"] == pytest.approx(recent, rel=1e-6)
+        assert row["dept_rmean_28"] == pytest.approx(recent, rel=1e-6)
+        assert row["store_trend"] == pytest.approx(recent / base, rel=1e-6)
+        assert row["dept_trend"] == pytest.approx(recent / base, rel=1e-6)
+    # TX_1's FOODS series are their own store's and department's
+    tx = units_of(2) + units_of(3)
+    t = (START + pd.Timedelta(days=100) - START).days
+    row = out[(out.store_id == "TX_1") & (out.item_id == "FOODS_1_001") & (out.date == START + pd.Timedelta(days=100))].iloc[0]
+    assert row["store_rmean_28"] == pytest.approx(tx[t - 55:t - 27].sum() / 56, rel=1e-6)
+
+
+def test_pooled_features_see_no_sales_after_target_minus_28_days_and_one_store_equals_the_batch():
+    sales, prices = make_sales(), make_prices()
+    targets = pd.date_range(START + pd.Timedelta(days=60), RUN)
+    series = sales[["item_id", "store_id"]].drop_duplicates().astype(str)
+    item_prices = F.item_mean_prices(prices, series, F.weeks_of(CAL))
+
+    def pooled(s):
+        return F.build_features(s, prices, CAL, ITEMS, STORES, item_prices, targets, RUN, True, pooled=True)
+
+    before = pooled(sales)
+    cut = START + pd.Timedelta(days=80)
+    changed = sales.copy()
+    changed.loc[changed["date"] >= cut, "units"] += 50
+    after = pooled(changed)
+    safe = before["date"] - pd.Timedelta(days=28) < cut
+    pd.testing.assert_frame_equal(before.loc[safe, F.POOLED], after.loc[safe, F.POOLED])
+    assert not before.loc[~safe, "store_rmean_28"].equals(after.loc[~safe, "store_rmean_28"])  # the check can fail
+    # the batch engine gets a store's series at once (a partition is a store): one store alone is the batch
+    for store, one in sales.groupby("store_id"):
+        alone = pooled(one)
+        part = before[before["store_id"] == store].reset_index(drop=True)
+        pd.testing.assert_frame_equal(alone, part)

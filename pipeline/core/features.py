@@ -18,6 +18,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from pipeline.core.days import as_day
 from pipeline.core.errors import DataError
@@ -42,6 +43,16 @@ NUMERIC = (
 )
 FEATURES = CATEGORICAL + NUMERIC
 TARGET = "units"
+# pooled over the series of the row's store and of its store × department (a store is one partition):
+# their mean units per series and day over the 28 days up to t − 28, and that level against the
+# 112 days up to t − 28 (a level shift or a drift of the store or department, seen from the lag horizon)
+POOLED_WINDOW, POOLED_BASE = 28, 112
+POOLED = ["store_rmean_28", "store_trend", "dept_rmean_28", "dept_trend"]
+
+
+def feature_names(pooled: bool = False) -> list[str]:
+    """The model's features in order: ``FEATURES``, then ``POOLED`` when the pooled features are on."""
+    return FEATURES + (POOLED if pooled else [])
 
 
 def weeks_of(calendar: pd.DataFrame) -> np.ndarray:
@@ -100,13 +111,14 @@ def build_features(
     target_dates: pd.DatetimeIndex,
     run_date: dt.date,
     with_target: bool,
+    pooled: bool = False,
 ) -> pd.DataFrame:
     """Feature rows for every series in ``sales`` and every day in ``target_dates``.
 
     ``sales``: long item_id, store_id, date, units as known at ``run_date``;
     ``prices``: item_id, store_id, wm_yr_wk, sell_price of those series;
     ``item_prices``: :func:`item_mean_prices` of the whole snapshot.
-    Returns ``ID_COLUMNS`` + ``FEATURES`` (+ ``units`` when ``with_target``),
+    Returns ``ID_COLUMNS`` + ``feature_names(pooled)`` (+ ``units`` when ``with_target``),
     one row per series × target day, sorted by store_id, item_id, date;
     numeric features float32. Training rows (``with_target``) are kept only from
     the series' first sale on and where the day's units are known.
@@ -156,6 +168,9 @@ def build_features(
                 out[f"rstd_{w}"] = np.sqrt(np.clip(var, 0, None))
             if w == ZERO_WINDOW:
                 out[f"rzero_{w}"] = np.where(count > 0, window(czero, w) / count, np.nan)
+
+    if pooled:
+        out.update(_pooled(filled, present, keys, items, end))
 
     # days since the first sale known at t − 28 (a launch date seen from the lag horizon), capped at
     # AGE_CAP: it tells a new item's ramp-up from an established one. Uncapped, it is the calendar day
@@ -216,7 +231,8 @@ def build_features(
         frame[col] = np.repeat(hierarchy[col].to_numpy(), len(t))
     for col in ("event_name_1", "event_type_1", "event_name_2", "event_type_2"):
         frame[col] = np.tile(cal_rows[col].astype(object).where(cal_rows[col].notna(), None).to_numpy(), n)
-    for name in NUMERIC:
+    numeric = NUMERIC + (POOLED if pooled else [])
+    for name in numeric:
         frame[name] = np.ascontiguousarray(out[name], dtype=np.float32).ravel()
     for col in CATEGORICAL:
         frame[col] = frame[col].astype("string")
@@ -225,7 +241,41 @@ def build_features(
         frame[TARGET] = label.ravel().astype(np.float32)
         after_launch = (t[None, :] >= first_sale[:, None]).ravel()
         frame = frame[after_launch & ~np.isnan(label.ravel())]
-    return frame[ID_COLUMNS + [c for c in FEATURES if c not in ID_COLUMNS] + ([TARGET] if with_target else [])].reset_index(drop=True)
+    names = feature_names(pooled)
+    return frame[ID_COLUMNS + [c for c in names if c not in ID_COLUMNS] + ([TARGET] if with_target else [])].reset_index(drop=True)
+
+
+def _pooled(filled: np.ndarray, present: np.ndarray, keys: pd.DataFrame, items: pd.DataFrame,
+            end: np.ndarray) -> dict[str, np.ndarray]:
+    """``POOLED`` for every series (rows) and target day (columns), from the days before ``end``.
+
+    A group is every series of one store, or of one store and department, among those given (the
+    batch engine gets a store's series at once). Its level is the mean units per series and day
+    over the window, counting only the days a series has a row.
+    """
+    dept = keys[["item_id"]].merge(items.astype(str), on="item_id", how="left")["dept_id"].fillna("")
+    groups = {"store": keys["store_id"].astype(str).to_numpy(), "dept": (keys["store_id"].astype(str) + "|" + dept).to_numpy()}
+    out = {}
+    for name, labels in groups.items():
+        codes, uniques = pd.factorize(labels)
+        member = sparse.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(len(uniques), len(codes)))
+        csum, ccount = _cumsum0(member @ filled), _cumsum0(member @ present.astype(np.float64))
+
+        def level(w):
+            lo = end - w
+            ok = lo >= 0
+            s = np.full((len(uniques), len(end)), np.nan)
+            c = np.full((len(uniques), len(end)), np.nan)
+            s[:, ok], c[:, ok] = csum[:, end[ok]] - csum[:, lo[ok]], ccount[:, end[ok]] - ccount[:, lo[ok]]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(c > 0, s / c, np.nan)
+
+        recent, base = level(POOLED_WINDOW), level(POOLED_BASE)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            trend = np.where(base > 0, recent / base, np.nan)
+        out[f"{name}_rmean_{POOLED_WINDOW}"] = recent[codes]
+        out[f"{name}_trend"] = trend[codes]
+    return out
 
 
 def _cumsum0(a: np.ndarray) -> np.ndarray:

@@ -131,7 +131,7 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
         "valid_rows": fit["valid_rows"],
         "train_rows": fit["train_rows"],
     }
-    feature_names = list(F.FEATURES)
+    feature_names = feature_sets.feature_list(train_dir)
     fit["booster"].save_model(str(out_dir / "model.txt"), num_iteration=best)
     final = lgb.Booster(model_file=str(out_dir / "model.txt"))  # what scoring will load: its importances
     metadata = {
@@ -166,7 +166,7 @@ def _fit_in_process(train_dir: Path, run_date: dt.date, valid_start: pd.Timestam
     if is_valid.all() or not is_valid.any():
         raise DataError(f"training set of {run_date} has {int((~is_valid).sum())} training and "
                         f"{int(is_valid.sum())} validation rows: the window must be longer than {VALID_DAYS} days")
-    feature_names = list(F.FEATURES)
+    feature_names = feature_sets.feature_list(train_dir)
     vocab = make_vocab(frame)
     X = encode(frame, vocab, feature_names)
     y = frame[F.TARGET].to_numpy(dtype=np.float32)

@@ -36,6 +36,7 @@ import pandas as pd
 from pipeline.core import features as F
 from pipeline.core.errors import DataError
 from pipeline.data import storage
+from pipeline.stages import features as feature_sets
 from pipeline.stages import parallel
 from pipeline.stages.train import VALID_DAYS, _ValidationErrors, encode
 
@@ -129,7 +130,7 @@ def fit_on_cluster(client, train_dir, valid_start: pd.Timestamp, params: dict, n
         raise DataError(f"training set in {train_dir} has {train_rows} training and {valid_rows} validation rows: "
                         f"the window must be longer than {VALID_DAYS} days")
     vocab = {c: sorted(set().union(*(s["values"][c] for s in summaries))) for c in F.CATEGORICAL}
-    feature_names = list(F.FEATURES)
+    feature_names = feature_sets.feature_list(train_dir)
     # one block of rows per worker: the Dask interface concatenates a worker's blocks in no fixed order
     workers = sorted(client.ncores())
     xs, ys = [], []
@@ -152,7 +153,9 @@ def fit_on_cluster(client, train_dir, valid_start: pd.Timestamp, params: dict, n
         client=client, n_estimators=num_boost_round, tree_learner="data",
         **{SKLEARN_NAMES.get(k, k): v for k, v in params.items() if k not in WORKER_SET},
     )
-    with warnings.catch_warnings():  # the estimator always carries n_jobs, which the Dask interface replaces
+    # lightgbm.dask waits through Dask's current client: this one, not whichever was made first in the process
+    with client.as_current(), warnings.catch_warnings():
+        # the estimator always carries n_jobs, which the Dask interface replaces by each worker's threads
         warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
         model.fit(
             da.concatenate(xs), da.concatenate(ys), feature_name=feature_names,
