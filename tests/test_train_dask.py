@@ -27,11 +27,15 @@ CFG = types.SimpleNamespace(tweedie_variance_power=1.2, learning_rate=0.1, num_l
 
 @contextlib.contextmanager
 def local_cluster(n_workers: int):
-    """A client of a new LocalCluster of ``n_workers`` single-threaded worker processes."""
+    """A client of a new LocalCluster of ``n_workers`` single-threaded worker processes.
+
+    Not Dask's default client, as the pipeline's are not (``pipeline.stages.parallel``): training must
+    not depend on one.
+    """
     from dask.distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=40) as cluster, Client(cluster) as client:
+                      silence_logs=40) as cluster, Client(cluster, set_as_default=False) as client:
         yield client
 
 
@@ -56,7 +60,8 @@ def feature_set(tmp_path):
         storage.write_parquet(frame[F.ID_COLUMNS + [c for c in F.FEATURES if c not in F.ID_COLUMNS] + ["units"]],
                               folder / f"part-{store}.parquet")
         parts[store] = n
-    storage.write_json(folder / "features.json", {"parts": parts})
+    storage.write_json(folder / "features.json", {"parts": parts, "features": F.FEATURES, "categorical": F.CATEGORICAL,
+                                                  "numeric": F.NUMERIC, "target": F.TARGET})
     return folder
 
 
