@@ -33,7 +33,7 @@ def feature_set(tmp_path):
     folder.mkdir()
     storage.write_parquet(frame[F.ID_COLUMNS + [c for c in F.FEATURES if c not in F.ID_COLUMNS] + ["units"]],
                           folder / "part-CA_1.parquet")
-    storage.write_json(folder / "features.json", {"parts": {"CA_1": n}})
+    storage.write_json(folder / "features.json", {"parts": {"CA_1": n}, "features": F.FEATURES})
     return folder
 
 
