@@ -8,9 +8,8 @@ arguments; this module only decides where they run:
   machine, started once per process and reused by every task of a Luigi run;
 * anything else: the Dask scheduler at that address (workers must see the same
   ``data/`` folder, e.g. a shared file system). Only then does training run on
-  the cluster too (``is_cluster``): on one machine, LightGBM's own threads train
-  faster than a cluster of its processes, and the in-process model is the
-  reference one.
+  the cluster too (``is_cluster``, ``pipeline.stages.train_dask``): the
+  in-process model, trained on one machine's whole matrix, stays the default.
 
 Results come back in the order of the partitions, whatever order they finish in,
 so the outputs do not depend on scheduling.
