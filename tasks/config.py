@@ -45,7 +45,9 @@ register_project_config()
 def state() -> int:
     """A number that changes whenever any value of the loaded configuration does (for caches keyed on it)."""
     parser = luigi.configuration.get_config()
-    return hash(tuple((section, tuple(sorted(parser.items(section, raw=True)))) for section in sorted(parser.sections())))
+    sections = tuple((section, tuple(sorted(parser.items(section, raw=True)))) for section in sorted(parser.sections()))
+    # the environment's overrides that shape an output (a scheduler address moves training onto a cluster)
+    return hash((sections, os.environ.get("DASK_SCHEDULER_ADDRESS")))
 
 
 def resolve(path: str) -> Path:
