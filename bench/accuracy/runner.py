@@ -54,9 +54,10 @@ def machine() -> dict:
 
 def code_state() -> dict:
     """The commit and the files changed from it (the pipeline's outputs are keyed by configuration, not code)."""
-    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout  # noqa: E731
+    # porcelain lines are "XY path": the two status letters (either may be a space), a space, the path
     changed = [ln[3:] for ln in git("status", "--porcelain", "--", "pipeline", "tasks", "luigi.cfg").splitlines()]
-    return {"commit": git("rev-parse", "HEAD"), "changed_files": sorted(changed)}
+    return {"commit": git("rev-parse", "HEAD").strip(), "changed_files": sorted(changed)}
 
 
 def run_case(case, home: Path, config_name: str, config_file: Path | None, with_peer: bool, rerun: bool) -> dict:

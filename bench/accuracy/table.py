@@ -126,9 +126,12 @@ def render(report: dict, before: dict | None = None) -> str:
     m, code = report["machine"], report["code"]
     changed = (f"; files changed from it when measured: {', '.join(code['changed_files'])}"
                if code["changed_files"] else "")
+    origins = [r for c in report["cases"] for r in c["origins"]]
+    kept = sum(1 for r in origins if r["pipeline"]["kept"])
+    kept_note = f" ({kept} of the {len(origins)} pipeline forecasts kept from an earlier run)" if kept else ""
     out = ["# The accuracy panel", "",
            f"Measured {report['date']} on {m['cpus']} CPUs, {m['memory_gb']} GB ({m['platform']}, Python {m['python']}), "
-           f"in {report['run_s'] / 60:.0f} min; configuration `{report['config']}` (`{report['config_file']}`), "
+           f"in {report['run_s'] / 60:.0f} min{kept_note}; configuration `{report['config']}` (`{report['config_file']}`), "
            f"commit {code['commit'][:10]}{changed}. The reference: {report['reference']}.", "",
            "Reproduce with `make bench-accuracy` (`CONFIG=bench/accuracy/configs/<name>.cfg` for another "
            "configuration; `bench/accuracy/`, results in `bench/accuracy-<config>.json`). Each case is one world "
