@@ -25,6 +25,12 @@ class TrainModel(DatedTask):
     stage = "models"
     files = ("model.txt", "metadata.json")
 
+    def output(self):
+        target = super().output()
+        if config.training().refit:  # the early-stopped model too: promotion scores it
+            target.files = (*target.files, train.VALIDATION_MODEL)
+        return target
+
     def settings(self) -> dict:
         # a model trained on a cluster's workers has other bytes (pipeline.stages.train_dask)
         on_cluster = parallel.is_cluster(self.dask_options()["address"])

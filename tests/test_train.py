@@ -80,3 +80,21 @@ def test_refit_trains_the_chosen_rounds_again_on_the_whole_window(feature_set, t
                       feature_name=b["features"], categorical_feature=cats), num_boost_round=b["metrics"]["best_iteration"])
     np.testing.assert_array_equal(booster.predict(X), again.predict(X))
     assert not np.array_equal(booster.predict(X), train.load_model(plain)[0].predict(X))
+
+
+@pytest.mark.slow
+def test_a_refit_keeps_the_early_stopped_model_for_promotion_to_score(feature_set, tmp_path):
+    cfg = types.SimpleNamespace(tweedie_variance_power=1.2, learning_rate=0.1, num_leaves=15, min_data_in_leaf=20,
+                                feature_fraction=0.8, num_threads=2, seed=1)
+    plain, refit = tmp_path / "plain", tmp_path / "refit"
+    plain.mkdir(), refit.mkdir()
+    train.train_model(feature_set, RUN, train.lgb_params(cfg), 300, 5, plain, {"content_hash": {"all": "x"}})
+    train.train_model(feature_set, RUN, train.lgb_params(cfg), 300, 5, refit, {"content_hash": {"all": "x"}}, refit=True)
+    assert not (plain / train.VALIDATION_MODEL).exists()
+    # the refit's validation model is the plain model: the same early-stopped trees
+    assert (refit / train.VALIDATION_MODEL).read_text() == (plain / "model.txt").read_text()
+    frame = feature_sets.read_feature_set(feature_set)
+    for folder in (plain, refit):
+        booster, meta = train.load_model(folder, for_validation=True)
+        X = train.encode(frame, meta["vocab"], meta["features"])
+        np.testing.assert_array_equal(booster.predict(X), train.load_model(plain)[0].predict(X))

@@ -41,7 +41,7 @@ def validation_wrmsse(model_dirs: dict[object, Path], train_dir: Path, snapshot_
     setup = snapshot_scoring(snapshot_dir, valid, origin).setup
     scores = {}
     for name, folder in model_dirs.items():
-        booster, meta = load_model(folder)
+        booster, meta = load_model(folder, for_validation=True)  # never a model that saw these days
         pred = booster.predict(encode(valid, meta["vocab"], meta["features"]))
         forecast = actuals.assign(units=np.clip(pred, 0.0, None))
         scores[name] = wrmsse(forecast, actuals, setup).total

@@ -23,6 +23,7 @@ from pipeline.data import storage
 from pipeline.core.errors import DataError
 
 VALID_DAYS = 28
+VALIDATION_MODEL = "validation_model.txt"  # written by a refit: the early-stopped model, before it saw the validation days
 
 
 def make_vocab(frame: pd.DataFrame) -> dict[str, list[str]]:
@@ -133,6 +134,9 @@ def train_model(train_dir: Path, run_date: dt.date, params: dict, num_boost_roun
     }
     feature_names = feature_sets.feature_list(train_dir)
     fit["booster"].save_model(str(out_dir / "model.txt"), num_iteration=best)
+    if fit.get("validation_booster") is not None:
+        # what promotion scores: the model that had not seen its validation days (the served one has)
+        fit["validation_booster"].save_model(str(out_dir / VALIDATION_MODEL), num_iteration=best)
     final = lgb.Booster(model_file=str(out_dir / "model.txt"))  # what scoring will load: its importances
     metadata = {
         "date": run_date.isoformat(),
@@ -185,10 +189,12 @@ def _fit_in_process(train_dir: Path, run_date: dt.date, valid_start: pd.Timestam
         callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), errors, report],
     )
     best = booster.best_iteration or num_boost_round
+    validation_booster = None
     if refit:  # the chosen number of rounds, on every row of the window
+        validation_booster = booster
         booster = lgb.train(params, lgb.Dataset(X, y, feature_name=feature_names, categorical_feature=cats),
                             num_boost_round=best)
-    return {"booster": booster, "best_iteration": best, "errors": errors.at(best), "vocab": vocab,
+    return {"booster": booster, "validation_booster": validation_booster, "best_iteration": best, "errors": errors.at(best), "vocab": vocab,
             "first_day": frame["date"].min(), "train_rows": int((~is_valid).sum()), "valid_rows": int(is_valid.sum())}
 
 
@@ -212,7 +218,12 @@ def git_commit() -> str | None:
         return None
 
 
-def load_model(model_dir: Path) -> tuple[lgb.Booster, dict]:
-    """The LightGBM booster and metadata of a trained model folder."""
+def load_model(model_dir: Path, for_validation: bool = False) -> tuple[lgb.Booster, dict]:
+    """The LightGBM booster and metadata of a trained model folder.
+
+    ``for_validation``: the model as it was before a refit (``VALIDATION_MODEL``), when there was one:
+    scored on the validation days, it is the model that had not seen them.
+    """
     model_dir = Path(model_dir)
-    return lgb.Booster(model_file=str(model_dir / "model.txt")), storage.read_json(model_dir / "metadata.json")
+    name = VALIDATION_MODEL if for_validation and (model_dir / VALIDATION_MODEL).exists() else "model.txt"
+    return lgb.Booster(model_file=str(model_dir / name)), storage.read_json(model_dir / "metadata.json")
