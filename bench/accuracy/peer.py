@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
+
+from bench.accuracy.pipeline_run import QUIET_THREADS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "peers" / "mlforecast_reference.py"
@@ -45,7 +48,7 @@ def run_origin(snapshot: Path, origin, out: Path, what: str) -> dict:
     shutil.rmtree(partial, ignore_errors=True)
     started = time.perf_counter()
     done = subprocess.run([str(MLF_PY), str(SCRIPT), str(snapshot), origin.isoformat(), str(partial)],
-                          cwd=ROOT, capture_output=True, text=True)
+                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, **QUIET_THREADS})
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{what}: the mlforecast reference failed (exit {done.returncode}): "
