@@ -82,7 +82,7 @@ class training(luigi.Config):  # noqa: N801
     num_threads = luigi.IntParameter(default=2, significant=False, description="LightGBM threads (speed only)")
     seed = luigi.IntParameter(default=20160522)
     refit = luigi.BoolParameter(
-        default=False, description="after early stopping chose the rounds, train them again on the whole window")
+        default=True, description="after early stopping chose the rounds, train them again on the whole window")
     promotion_start = luigi.DateParameter(
         default=dt.date(2016, 5, 15), description="first training date whose model is gated (it is promoted as is)")
     promotion_lookback = luigi.IntParameter(
@@ -147,6 +147,9 @@ def check_settings() -> None:
     forecast_spec()
     training().schedule()
     training().pinned_model()
+    if training().refit and scheduler_address() not in ("", "synchronous"):
+        raise ValueError("[training] refit is not supported when training on a Dask cluster "
+                         "([dask] scheduler_address or DASK_SCHEDULER_ADDRESS is set): set [training] refit = false")
     Thresholds.from_settings(quality())
     parse_accepted(quality().accept)
 

@@ -121,9 +121,19 @@ def wrmsse_of(task: Evaluate) -> float:
 @pytest.mark.slow
 @pytest.mark.prebuilt_chain
 def test_a_scheduler_address_trains_on_its_cluster_and_the_forecast_is_as_good(chain_env, monkeypatch):
+    cfg = luigi.configuration.get_config()
+    refit = cfg.get("training", "refit", None)
+    cfg.set("training", "refit", "false")  # a cluster trains without a refit: compared with the same in-process
+    try:
+        _cluster_against_in_process(chain_env, monkeypatch, cfg)
+    finally:
+        cfg.set("training", "refit", refit) if refit is not None else cfg.remove_option("training", "refit")
+
+
+def _cluster_against_in_process(chain_env, monkeypatch, cfg):
+    assert chain_env.build([Evaluate(date=RUN_DATE)]).status == luigi.execution_summary.LuigiStatusCode.SUCCESS
     single = wrmsse_of(Evaluate(date=RUN_DATE))
     single_model = TrainModel(date=RUN_DATE).output().path
-    cfg = luigi.configuration.get_config()
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS")
     with local_cluster(2) as client:
         cfg.set("dask", "scheduler_address", client.scheduler.address)
