@@ -100,13 +100,16 @@ def run_origin(world: Path, home: Path, config_name: str, config_file: Path | No
     """The pipeline's forecast and evaluation of ``origin`` (kept when already made under this configuration).
 
     Returns the folders (str), the forecast's and the evaluation's wall time (those of the run
-    that made them, when kept) and the number of trees of the model.
+    that made them, when kept) and the number of trees of the model. ``config_name`` names the
+    folder of the origin's configuration file.
     """
     data = home / "data"
     cfg = origin_config(config_file, origin, home / "configs" / config_name / f"{origin}.cfg")
     env = environment(world, data, cfg)
     where = folders(env, origin)
-    record_file = home / "runs" / config_name / f"{origin}.json"
+    # kept by the evaluation's fingerprint, not the configuration's name: two names of one configuration
+    # share the outputs, and the times measured when they were made
+    record_file = home / "runs" / origin.isoformat() / f"{where['evaluate'].name}.json"
     if record_file.exists() and (where["evaluate"] / "metrics.parquet").exists():
         record = json.loads(record_file.read_text())
         if record["folders"]["evaluate"] == str(where["evaluate"]):
