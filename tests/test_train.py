@@ -13,6 +13,9 @@ from pipeline.stages import features as feature_sets
 from pipeline.data import storage
 from pipeline.stages import train
 RUN = dt.date(2016, 3, 31)
+# a small, fast model of the hand-made feature set
+SMALL = types.SimpleNamespace(tweedie_variance_power=1.2, learning_rate=0.1, num_leaves=15, min_data_in_leaf=20,
+                              feature_fraction=0.8, num_threads=2, seed=1)
 
 
 @pytest.fixture
@@ -39,8 +42,7 @@ def feature_set(tmp_path):
 
 @pytest.mark.slow
 def test_validation_metrics_are_those_of_the_saved_model_on_the_validation_days(feature_set, tmp_path):
-    cfg = types.SimpleNamespace(tweedie_variance_power=1.2, learning_rate=0.1, num_leaves=15, min_data_in_leaf=20,
-                                feature_fraction=0.8, num_threads=2, seed=1)
+    cfg = SMALL
     out = tmp_path / "model"
     out.mkdir()
     meta = train.train_model(feature_set, RUN, train.lgb_params(cfg), 300, 5, out, {"content_hash": {"all": "x"}})
@@ -60,8 +62,7 @@ def test_validation_metrics_are_those_of_the_saved_model_on_the_validation_days(
 def test_refit_trains_the_chosen_rounds_again_on_the_whole_window(feature_set, tmp_path):
     import lightgbm as lgb
 
-    cfg = types.SimpleNamespace(tweedie_variance_power=1.2, learning_rate=0.1, num_leaves=15, min_data_in_leaf=20,
-                                feature_fraction=0.8, num_threads=2, seed=1)
+    cfg = SMALL
     plain, refit = tmp_path / "plain", tmp_path / "refit"
     plain.mkdir(), refit.mkdir()
     a = train.train_model(feature_set, RUN, train.lgb_params(cfg), 300, 5, plain, {"content_hash": {"all": "x"}})
@@ -84,8 +85,7 @@ def test_refit_trains_the_chosen_rounds_again_on_the_whole_window(feature_set, t
 
 @pytest.mark.slow
 def test_a_refit_keeps_the_early_stopped_model_for_promotion_to_score(feature_set, tmp_path):
-    cfg = types.SimpleNamespace(tweedie_variance_power=1.2, learning_rate=0.1, num_leaves=15, min_data_in_leaf=20,
-                                feature_fraction=0.8, num_threads=2, seed=1)
+    cfg = SMALL
     plain, refit = tmp_path / "plain", tmp_path / "refit"
     plain.mkdir(), refit.mkdir()
     train.train_model(feature_set, RUN, train.lgb_params(cfg), 300, 5, plain, {"content_hash": {"all": "x"}})
