@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from mlforecast import MLForecast
 from mlforecast.lag_transforms import RollingMean, RollingStd
+from mlforecast_run import read  # the peer scripts read the snapshot alike (run as scripts, from bench/peers)
 
 HORIZON = 28
 FIRST_ROW = pd.Timestamp("2013-01-01")
@@ -44,15 +45,6 @@ STATIC = ["item_id", "dept_id", "cat_id", "store_id", "state_id"]
 PARAMS = dict(objective="tweedie", n_estimators=400, learning_rate=0.05, num_leaves=127, min_child_samples=100,
               subsample=0.7, subsample_freq=1, colsample_bytree=0.8)
 THREADS = 2  # this machine's cores; not a model setting
-
-
-def read(snapshot: Path, name: str, **kwargs) -> pd.DataFrame:
-    """A snapshot table with its id columns as plain strings (the snapshot stores them as categories)."""
-    frame = pd.read_parquet(snapshot / f"{name}.parquet", **kwargs)
-    for col in ("item_id", "store_id", "dept_id", "cat_id", "state_id"):
-        if col in frame:
-            frame[col] = frame[col].astype(str)
-    return frame
 
 
 def exogenous(snapshot: Path, keys: pd.DataFrame, days: pd.DatetimeIndex) -> pd.DataFrame:
