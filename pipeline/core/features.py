@@ -93,12 +93,28 @@ def item_mean_prices(prices: pd.DataFrame, series: pd.DataFrame, weeks: np.ndarr
     """Mean weekly price of each item over the stores that sell it (rows item_id, columns weeks).
 
     This is the one feature input that crosses series, so it is computed once
-    for the whole snapshot and handed to every partition.
+    for the whole snapshot and handed to every partition. The stores' prices are
+    added in ``store_id`` order, one store at a time, so that the single-series
+    path (:mod:`pipeline.core.online`) can add them in the same order and get the
+    same float.
     """
     panel = price_panel(prices, series, weeks)
-    frame = pd.DataFrame(panel, columns=weeks)
-    frame["item_id"] = series["item_id"].astype(str).to_numpy()
-    return frame.groupby("item_id", sort=True).mean()
+    items = series["item_id"].astype(str).to_numpy()
+    order = np.lexsort((series["store_id"].astype(str).to_numpy(), items))
+    codes, uniques = pd.factorize(items[order], sort=True)
+    starts = np.r_[0, np.flatnonzero(np.diff(codes)) + 1]
+    rank = np.arange(len(codes)) - np.repeat(starts, np.diff(np.r_[starts, len(codes)]))
+    total = np.zeros((len(uniques), len(weeks)))
+    count = np.zeros((len(uniques), len(weeks)))
+    for k in range(int(rank.max(initial=-1)) + 1):
+        at = rank == k  # the k-th store of every item: one row per item, so no index repeats
+        p = panel[order[at]]
+        known = ~np.isnan(p)
+        total[codes[at]] += np.where(known, p, 0.0)
+        count[codes[at]] += known
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / count, np.nan)
+    return pd.DataFrame(mean, index=pd.Index(uniques, name="item_id"), columns=weeks)
 
 
 def build_features(
