@@ -13,7 +13,7 @@ WORLD  := data/world.sqlite
 # the embedded world is needed unless the environment points at another database
 NEED_WORLD := $(if $(PIPELINE_DATABASE_URL),,$(WORLD))
 
-.PHONY: help venv venv-test browser data import-m5 run report backtest bench bench-mlforecast bench-scaling bench-accuracy test test-fast scheduler clean clean-outputs
+.PHONY: help venv venv-test browser data import-m5 run serve report backtest bench bench-mlforecast bench-scaling bench-accuracy test test-fast scheduler clean clean-outputs
 
 help:
 	@echo "make run       set up, generate the demo world if missing, forecast DATE=$(DATE)"
@@ -21,6 +21,7 @@ help:
 	@echo "make test-fast the unit tier (no training, gcc, luigi process, browser or PostgreSQL), on every core"
 	@echo "make data      generate the synthetic world (SCALE=tiny|demo|full) into the configured database"
 	@echo "make import-m5 M5_DIR=...   load the Kaggle M5 CSV files into the configured database"
+	@echo "make serve     the prediction service ([serve] host:port; PIPELINE_SERVE_TOKEN for a bearer token)"
 	@echo "make report    the HTML report of DATE (once its 28 days of actuals are recorded)"
 	@echo "make backtest  chain + evaluation for every date in [START, STOP), with a report"
 	@echo "make bench     stage timings on a generated world (SCALE=demo|full10|full30|full) -> bench/results.json"
@@ -72,6 +73,11 @@ import-m5: $(VENV)/.run-installed
 run: $(VENV)/.run-installed $(NEED_WORLD)
 	$(LUIGI) --module pipeline DailyForecast --date $(DATE) --local-scheduler
 	$(PY) -m tasks.show --date $(DATE)
+
+# the indexes one series is read by are made first (once; a schema change, no row is written)
+serve: $(VENV)/.run-installed $(NEED_WORLD)
+	$(PY) -m pipeline.tools.series_indexes
+	$(PY) -m service
 
 report: $(VENV)/.run-installed $(NEED_WORLD)
 	$(LUIGI) --module pipeline Report --date $(DATE) --local-scheduler

@@ -233,3 +233,21 @@ def data_dir() -> Path:
 def scheduler_address() -> str:
     """Address of an existing Dask scheduler, or '' for a local cluster."""
     return os.environ.get("DASK_SCHEDULER_ADDRESS") or dask().scheduler_address
+
+
+class serve(luigi.Config):  # noqa: N801
+    """The ``[serve]`` section: the prediction service (``make serve``, package ``service``).
+
+    Its bearer token comes from the environment only (``PIPELINE_SERVE_TOKEN``), never from a file.
+    """
+
+    host = luigi.Parameter(default="127.0.0.1", description="address uvicorn listens on")
+    port = luigi.IntParameter(default=8000, description="port uvicorn listens on")
+    workers = luigi.IntParameter(default=2, description="uvicorn worker processes")
+    max_batch = luigi.IntParameter(default=100, description="series in one POST /predict/batch at most")
+    recent_runs = luigi.IntParameter(default=28, description="runs listed and charted by the status page")
+
+
+def serve_token() -> str | None:
+    """The service's bearer token (``PIPELINE_SERVE_TOKEN``), or None: then no endpoint asks for one."""
+    return os.environ.get("PIPELINE_SERVE_TOKEN") or None

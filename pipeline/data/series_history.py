@@ -1,0 +1,118 @@
+"""One series' history as known at the end of a run date, read from the source database through indexes.
+
+The prediction service's read: the snapshot's point-in-time rule (:mod:`pipeline.core.latest`: the
+row of each key in force at the end of ``date`` is its latest one recorded before the cutoff), for
+one ``(item_id, store_id)`` instead of the whole chain. Reading one series must not scan the 58
+million sales rows of a full world: :data:`SERIES_INDEXES` are the two indexes it needs (created
+once by ``python -m pipeline.tools.series_indexes``, run by ``make serve``); :func:`check_indexes`
+refuses a database without them. Nothing here writes a row.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from pipeline.core.errors import DatabaseError, DataError
+from pipeline.core.latest import cutoff
+from pipeline.core.online import Calendar, CalendarDay, SeriesHistory
+from pipeline.data import db
+
+# name -> (table, columns): each covers its query, so a read never visits the table's own rows
+SERIES_INDEXES = {
+    "ix_sales_series": ("sales", ("store_id", "item_id", "date", "recorded_at", "units")),
+    "ix_sell_prices_item": ("sell_prices", ("item_id", "store_id", "wm_yr_wk", "recorded_at", "sell_price")),
+}
+
+
+class UnknownSeries(LookupError):
+    """The store, the item or the series has no row: what is missing is in the message."""
+
+
+def create_indexes(engine: sa.Engine) -> list[str]:
+    """Create the missing :data:`SERIES_INDEXES` (a schema change only; no row is touched). Returns their names."""
+    made = []
+    for name in missing_indexes(engine):
+        table, columns = SERIES_INDEXES[name]
+        quote = engine.dialect.identifier_preparer.quote
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE INDEX {quote(name)} ON {quote(table)} ({', '.join(map(quote, columns))})")
+        made.append(name)
+    return made
+
+
+def missing_indexes(engine: sa.Engine) -> list[str]:
+    inspector = sa.inspect(engine)
+    present = {ix["name"] for table in ("sales", "sell_prices") for ix in inspector.get_indexes(table)}
+    return [name for name in SERIES_INDEXES if name not in present]
+
+
+def check_indexes(engine: sa.Engine) -> None:
+    """Raise DatabaseError naming the indexes a single-series read needs and the command that makes them."""
+    missing = missing_indexes(engine)
+    if missing:
+        raise DatabaseError(f"the source database lacks the index(es) {', '.join(missing)} that reading one series "
+                            f"needs (without them every request scans the sales table): run "
+                            f"`python -m pipeline.tools.series_indexes` (`make serve` does)")
+
+
+def read_calendar(conn: sa.Connection) -> Calendar:
+    """The whole calendar table as :class:`pipeline.core.online.Calendar`."""
+    rows = conn.execute(sa.select(db.calendar).order_by(db.calendar.c.date)).mappings().all()
+    states = [c.name[len("snap_"):] for c in db.calendar.columns if c.name.startswith("snap_")]
+    return Calendar(tuple(
+        CalendarDay(date=r["date"], wm_yr_wk=int(r["wm_yr_wk"]), wday=int(r["wday"]), month=int(r["month"]),
+                    events=tuple(r[c] for c in ("event_name_1", "event_type_1", "event_name_2", "event_type_2")),
+                    snap={s: int(r[f"snap_{s}"]) for s in states})
+        for r in rows))
+
+
+def read_series(conn: sa.Connection, item_id: str, store_id: str, date: dt.date) -> SeriesHistory:
+    """The series' sales (days up to ``date``) and its item's prices in every store selling it, as of ``date``.
+
+    Raises :class:`UnknownSeries` naming the unknown store or item, or a series without a sales row
+    recorded by the end of ``date``; DataError when two rows of one key were recorded at the same
+    instant (the snapshot refuses them too).
+    """
+    store = conn.execute(sa.select(db.stores.c.state_id).where(db.stores.c.store_id == store_id)).first()
+    if store is None:
+        raise UnknownSeries(f"store {store_id!r} is not in the stores table")
+    item = conn.execute(sa.select(db.items.c.dept_id, db.items.c.cat_id).where(db.items.c.item_id == item_id)).first()
+    if item is None:
+        raise UnknownSeries(f"item {item_id!r} is not in the items table")
+    until = cutoff(date)
+    s = db.sales.c
+    rows = conn.execute(sa.select(s.date, s.units, s.recorded_at)
+                        .where(s.store_id == store_id, s.item_id == item_id, s.recorded_at < until)
+                        .order_by(s.date, s.recorded_at)).all()
+    if not rows:
+        raise UnknownSeries(f"no sales row of item {item_id!r} in store {store_id!r} was recorded by the end of {date}")
+    sales = _latest((((r.date,), int(r.units), r.recorded_at) for r in rows), f"sales of {item_id} in {store_id}")
+    # the stores whose series of this item exist at the cutoff: the item's mean price is over them
+    exists = sa.select(sa.literal(1)).where(s.store_id == db.stores.c.store_id, s.item_id == item_id,
+                                            s.recorded_at < until).exists()
+    selling = set(conn.execute(sa.select(db.stores.c.store_id).where(exists)).scalars())
+    p = db.sell_prices.c
+    price_rows = conn.execute(sa.select(p.store_id, p.wm_yr_wk, p.sell_price, p.recorded_at)
+                              .where(p.item_id == item_id, p.recorded_at < until)
+                              .order_by(p.store_id, p.wm_yr_wk, p.recorded_at)).all()
+    in_force = _latest((((r.store_id, int(r.wm_yr_wk)), float(r.sell_price), r.recorded_at)
+                        for r in price_rows if r.store_id in selling), f"prices of {item_id}")
+    prices: dict[str, dict[int, float]] = {st: {} for st in sorted(selling)}
+    for (st, week), price in in_force.items():
+        prices[st][week] = price
+    return SeriesHistory(item_id=item_id, store_id=store_id, dept_id=str(item.dept_id), cat_id=str(item.cat_id),
+                         state_id=str(store.state_id), sales={k[0]: v for k, v in sales.items() if k[0] <= date},
+                         prices=prices)
+
+
+def _latest(rows, what: str) -> dict:
+    """The latest-recorded value of each key; two rows of a key recorded at the same instant are refused."""
+    out, recorded = {}, {}
+    for key, value, rec in rows:
+        if key in recorded and recorded[key] == rec:
+            raise DataError(f"{what}: two rows of {', '.join(map(str, key))} were recorded at the same instant "
+                            f"{rec}: neither is the correction of the other")
+        out[key], recorded[key] = value, rec
+    return out
+

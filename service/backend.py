@@ -1,0 +1,211 @@
+"""What the service reads and computes, without HTTP: published forecasts, the serving model, online predictions.
+
+Which model serves a date is the chain's own answer (``tasks.forecast.ScoreForecast.serving``,
+i.e. :func:`pipeline.core.serving.serving_model` over the recorded promotion decisions), and the
+model's folders are the chain's (``TrainModel`` / ``CompileModel`` of the same configuration), so a
+prediction for ``as_of`` D is made by the model that made the published forecast of D. A compiled
+model is loaded once per process and kept; a model that starts serving (a new run, a promotion) is
+loaded when first asked for. Nothing here writes: the source database and ``data/`` are only read.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from pipeline.core import online
+from pipeline.core.errors import PipelineError
+from pipeline.data import db, storage
+from pipeline.data.series_history import UnknownSeries, check_indexes, read_calendar, read_series
+from pipeline.data.source_state import missing_run_date
+from pipeline.stages.compile import CompiledModel
+from pipeline.stages.train import encode
+
+
+class NotFound(LookupError):
+    """A store, item, series, run or model that does not exist; the message names it (HTTP 404)."""
+
+
+class BadRequest(ValueError):
+    """A well-formed request the data cannot answer (a date without data, a week outside the forecast; HTTP 422)."""
+
+
+class Unsupported(RuntimeError):
+    """The serving model needs what the online path does not compute (HTTP 501)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingModel:
+    """The model serving a run date, loaded: its choice, metadata, folders and compiled libraries."""
+
+    choice: dict
+    metadata: dict
+    model_dir: Path
+    compiled_dir: Path
+    compiled: CompiledModel
+    lock: threading.Lock
+
+    @property
+    def date(self) -> str:
+        return self.metadata["date"]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        with self.lock:  # one call at a time into a TL2cgen predictor
+            return np.clip(self.compiled.predict(X), 0.0, None).astype(np.float32)
+
+
+class Backend:
+    """The service's reads. ``url``: the source database; the configuration is the chain's (``tasks.config``)."""
+
+    def __init__(self, url: str):
+        from tasks import config
+
+        self.engine = db.engine_for(url)
+        db.check_schema(self.engine)
+        check_indexes(self.engine)
+        self.horizon = config.forecast_spec().horizon
+        self.data_dir = config.data_dir()
+        self._models: dict[Path, ServingModel] = {}
+        self._lock = threading.Lock()
+        self._calendar: tuple | None = None
+
+    # ---- the published forecasts -------------------------------------------------------------
+
+    def newest_run(self) -> dt.date | None:
+        """The newest run date with a published forecast, or None."""
+        if not sa.inspect(self.engine).has_table("forecasts"):
+            return None
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(db.forecasts.c.as_of))).scalar()
+
+    def published(self, store_id: str, item_id: str, as_of: dt.date | None) -> tuple[dt.date, pd.DataFrame]:
+        """The published forecast rows (date, horizon, units) of one series from the run of ``as_of``."""
+        self.check_series_ids(store_id, item_id)
+        as_of = as_of or self.newest_run()
+        if as_of is None:
+            raise NotFound("no forecast has been published yet: run `make run` (DailyForecast) first")
+        f = db.forecasts.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(f.date, f.horizon, f.units).where(
+                f.as_of == as_of, f.item_id == item_id, f.store_id == store_id).order_by(f.date)).all()
+            if not rows:
+                run = conn.execute(sa.select(f.as_of).where(f.as_of == as_of).limit(1)).first()
+        if not rows:
+            raise NotFound(f"no forecast of item {item_id!r} in store {store_id!r} in the run of {as_of}" if run else
+                           f"no forecast was published for the run date {as_of}: run DailyForecast --date {as_of}")
+        return as_of, pd.DataFrame(rows, columns=["date", "horizon", "units"])
+
+    def recent_runs(self, n: int) -> list[dict]:
+        """The ``n`` newest published runs: run date, rows, total units (newest first)."""
+        if not sa.inspect(self.engine).has_table("forecasts"):
+            return []
+        f = db.forecasts.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(f.as_of, sa.func.count(), sa.func.sum(f.units)).group_by(f.as_of)
+                                .order_by(f.as_of.desc()).limit(n)).all()
+        return [{"as_of": r[0], "rows": int(r[1]), "total_units": float(r[2])} for r in rows]
+
+    def accuracy_history(self, n: int) -> pd.DataFrame:
+        """WRMSSE (all levels) of the model and the baselines for the ``n`` newest evaluated runs."""
+        if not sa.inspect(self.engine).has_table("forecast_metrics"):
+            return pd.DataFrame(columns=["as_of", "model", "value"])
+        m = db.forecast_metrics.c
+        with self.engine.connect() as conn:
+            dates = sa.select(m.as_of).where(m.metric == "wrmsse").distinct().order_by(m.as_of.desc()).limit(n)
+            rows = conn.execute(sa.select(m.as_of, m.model, m.value).where(
+                m.metric == "wrmsse", m.level == "all", m.as_of.in_(dates.scalar_subquery())).order_by(m.as_of)).all()
+        return pd.DataFrame(rows, columns=["as_of", "model", "value"])
+
+    # ---- the serving model -------------------------------------------------------------------
+
+    def model_for(self, as_of: dt.date) -> ServingModel:
+        """The model serving the run date ``as_of``, loaded (NotFound when the chain has not made it)."""
+        from tasks.forecast import ScoreForecast
+        from tasks.model import CompileModel, TrainModel
+
+        try:
+            choice = ScoreForecast(as_of).serving()
+        except (FileNotFoundError, PipelineError) as exc:
+            raise NotFound(f"no model serves the run date {as_of} yet (its promotion decision is not recorded: "
+                           f"run DailyForecast --date {as_of}): {exc}") from None
+        model_date = choice.model_date
+        model, compiled = TrainModel(model_date), CompileModel(model_date)
+        if not (model.output().exists() and compiled.output().exists()):
+            raise NotFound(f"the model of {model_date}, which serves {as_of}, is not trained and compiled under this "
+                           f"configuration: run DailyForecast --date {as_of}")
+        folder = compiled.folder()
+        with self._lock:
+            if folder not in self._models:
+                metadata = storage.read_json(model.folder() / "metadata.json")
+                self._models[folder] = ServingModel(choice.as_dict(), metadata, model.folder(), folder,
+                                                    CompiledModel(folder), threading.Lock())
+            loaded = self._models[folder]
+        return dataclasses.replace(loaded, choice=choice.as_dict())
+
+    def loaded_models(self) -> list[ServingModel]:
+        with self._lock:
+            return list(self._models.values())
+
+    # ---- online predictions --------------------------------------------------------------------
+
+    def calendar(self) -> online.Calendar:
+        """The calendar, read again only when the table's row count or last date changed."""
+        with self.engine.connect() as conn:
+            stamp = tuple(conn.execute(sa.select(sa.func.count(), sa.func.max(db.calendar.c.date))).one())
+            if self._calendar is None or self._calendar[0] != stamp:
+                self._calendar = (stamp, read_calendar(conn))
+        return self._calendar[1]
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one Backend per process; keys are small
+    def checked_date(self, as_of: dt.date) -> dt.date:
+        """``as_of`` when its sales were recorded (a run date the chain could forecast), else BadRequest."""
+        why = missing_run_date(self.engine, as_of)
+        if why:
+            raise BadRequest(f"as_of {as_of}: {why}")
+        return as_of
+
+    def check_series_ids(self, store_id: str, item_id: str) -> None:
+        with self.engine.connect() as conn:
+            if conn.execute(sa.select(db.stores.c.store_id).where(db.stores.c.store_id == store_id)).first() is None:
+                raise NotFound(f"store {store_id!r} is not in the stores table")
+            if conn.execute(sa.select(db.items.c.item_id).where(db.items.c.item_id == item_id)).first() is None:
+                raise NotFound(f"item {item_id!r} is not in the items table")
+
+    def features(self, store_id: str, item_id: str, as_of: dt.date,
+                 prices: dict[int, float] | None = None) -> pd.DataFrame:
+        """The online feature rows of one series for the forecast of ``as_of`` (one per target day)."""
+        self.checked_date(as_of)
+        calendar = self.calendar()
+        with self.engine.connect() as conn:
+            try:
+                history = read_series(conn, item_id, store_id, as_of)
+            except UnknownSeries as exc:
+                raise NotFound(str(exc)) from None
+        try:
+            rows = online.series_features(history, calendar, as_of, self.horizon, prices)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        return pd.DataFrame(rows, columns=online.COLUMNS)
+
+    def predict(self, store_id: str, item_id: str, as_of: dt.date,
+                prices: dict[int, float] | None = None) -> tuple[ServingModel, pd.DataFrame]:
+        """The serving model's forecast of one series from online features: date, horizon, units, week, price."""
+        model = self.model_for(self.checked_date(as_of))
+        beyond = [c for c in model.metadata["features"] if c not in online.COLUMNS]
+        if beyond:
+            raise Unsupported(f"the model of {model.date} uses features the online path does not compute: "
+                              f"{', '.join(beyond)} ([features] pooled needs every series of the store)")
+        frame = self.features(store_id, item_id, as_of, prices)
+        units = model.predict(encode(frame, model.metadata["vocab"], model.metadata["features"]))
+        calendar = self.calendar()
+        out = pd.DataFrame({"date": frame["date"], "horizon": np.arange(1, len(frame) + 1),
+                            "units": units.astype(np.float64),
+                            "wm_yr_wk": [calendar.day(d).wm_yr_wk for d in frame["date"]],
+                            "sell_price": frame["sell_price"].astype(np.float64)})
+        return model, out
