@@ -180,3 +180,22 @@ def test_the_item_mean_price_adds_the_stores_in_store_order():
     assert mean.loc["A", 1] == ((0.1 + 0.2) + 0.3) / 3  # the sum in store order, exactly
     assert mean.loc["A", 2] == (0.1 + 0.2 + 0.7) / 3  # S1, S2 carry their week-1 price forward
     assert mean.loc["B", 1] == 5.0 and list(mean.index) == ["A", "B"]
+
+
+@pytest.mark.slow
+def test_online_features_equal_the_batch_rows_on_a_few_hundred_series_of_the_demo_world(tmp_path, monkeypatch):
+    from pipeline.tools import world
+    from tasks import BuildFeatures
+
+    world.generate_world(f"sqlite:///{tmp_path / 'world.sqlite'}", scale="demo", seed=11)
+    dates = (dt.date(2016, 4, 10), RUN_DATE)
+    with fast_chain(tmp_path, monkeypatch) as env:
+        result = env.build([BuildFeatures(date=d) for d in dates])
+        assert result.scheduling_succeeded, result.summary_text
+        create_indexes(env.engine)
+        for date in dates:
+            batch = read_feature_set(BuildFeatures(date=date).output().path)[COLUMNS]
+            keys = batch[["item_id", "store_id"]].drop_duplicates().iloc[::3]  # every third series: 300
+            assert len(keys) == 300
+            batch = batch.merge(keys, on=["item_id", "store_id"]).reset_index(drop=True)
+            assert differences(batch, online_rows(env.engine, keys, date)) == [], date

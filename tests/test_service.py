@@ -246,3 +246,45 @@ def test_the_status_page_links_the_runs_report(service):
     assert link, page[-3000:]
     report = service.get("/" + link.group(1))
     assert report.status_code == 200 and "run of 2016-05-22" in report.text
+
+
+def test_fuzzed_requests_never_fail_the_service_or_leak_a_trace(service):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    ids = st.sampled_from(["CA_1", "TX_2", "FOODS_1_001", "HOBBIES_2_002", "", "CA_1'; DROP TABLE sales;--", "Ω"])
+    dates = st.one_of(st.dates(dt.date(1990, 1, 1), dt.date(2040, 1, 1)).map(str), st.sampled_from(
+        ["2016-05-22", "2016-04-24", "2016-02-30", "yesterday", "20160522", ""]))
+    price = st.fixed_dictionaries({"wm_yr_wk": st.one_of(st.integers(-10, 20000), st.just(11617), st.text(max_size=3)),
+                                   "sell_price": st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                                                           st.just(1e309), st.text(max_size=3))})
+    anything = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
+    body = st.fixed_dictionaries({}, optional={"store_id": st.one_of(ids, anything), "item_id": st.one_of(ids, anything),
+                                               "as_of": st.one_of(dates, anything),
+                                               "prices": st.one_of(st.lists(price, max_size=7), anything),
+                                               "other": anything})
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(body)
+    def check(payload):
+        answer = service.post("/predict", json=payload)
+        assert answer.status_code in (200, 404, 422), (payload, answer.status_code, answer.text)
+        assert "Traceback" not in answer.text and "File \"" not in answer.text
+        if answer.status_code != 200:
+            assert answer.json()["detail"]
+
+    check()
+    paths = st.tuples(st.one_of(ids, st.text(min_size=1, max_size=12)), st.one_of(ids, st.text(min_size=1, max_size=12)),
+                      dates)
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(paths)
+    def check_get(args):
+        import urllib.parse
+
+        store, item, as_of = (urllib.parse.quote(a, safe="") for a in args)
+        answer = service.get(f"/forecasts/{store}/{item}?as_of={as_of}")
+        assert answer.status_code in (200, 404, 422), (args, answer.status_code, answer.text)
+        assert "Traceback" not in answer.text
+
+    check_get()
