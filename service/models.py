@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # the source tables' column widths (pipeline.data.db): a longer id cannot name a row
 StoreId = Field(min_length=1, max_length=10, pattern=r"^[A-Za-z0-9_\-]+$", examples=["CA_1"])
-ItemId = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$", examples=["FOODS_3_090"])
+ItemId = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$", examples=["FOODS_3_012"])
 MAX_PRICE = 1e6  # a unit price above this is a typo, not a what-if
 
 
