@@ -125,10 +125,9 @@ def create_app(backend: be.Backend | None = None, token: str | None = None, max_
         prices = {p.wm_yr_wk: p.sell_price for p in req.prices}
         model, rows = backend.predict(req.store_id, req.item_id, req.as_of, prices)
         metrics.series.inc()
-        rows = rows.astype(object).where(rows.notna(), None)
         return {"store_id": req.store_id, "item_id": req.item_id, "as_of": req.as_of,
                 "model": {"model_date": model.date, "how": model.choice["how"], "reason": model.choice["reason"]},
-                "prices": req.prices, "forecast": rows.to_dict("records")}
+                "prices": req.prices, "forecast": rows}
 
     @app.post("/predict", response_model=models.PredictResponse)
     def predict(req: models.PredictRequest):

@@ -25,7 +25,6 @@ from pipeline.data import db, storage
 from pipeline.data.series_history import UnknownSeries, check_indexes, read_calendar, read_series
 from pipeline.data.source_state import missing_run_date
 from pipeline.stages.compile import CompiledModel
-from pipeline.stages.train import encode
 
 
 class NotFound(LookupError):
@@ -50,10 +49,25 @@ class ServingModel:
     compiled_dir: Path
     compiled: CompiledModel
     lock: threading.Lock
+    codes: dict  # categorical feature -> {value: its position in the model's vocabulary}
 
     @property
     def date(self) -> str:
         return self.metadata["date"]
+
+    def matrix(self, rows: list[dict]) -> np.ndarray:
+        """The float32 model matrix of online feature rows: what ``pipeline.stages.train.encode`` makes of the
+        batch rows (a category's position in the vocabulary, NaN when unknown or absent; numbers cast to
+        float32), built from the rows directly: 28 rows do not need a DataFrame."""
+        names = self.metadata["features"]
+        X = np.empty((len(rows), len(names)), dtype=np.float32)
+        for j, name in enumerate(names):
+            codes = self.codes.get(name)
+            if codes is None:
+                X[:, j] = [r[name] for r in rows]
+            else:
+                X[:, j] = [codes.get(r[name], np.nan) if r[name] is not None else np.nan for r in rows]
+        return X
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         with self.lock:  # one call at a time into a TL2cgen predictor
@@ -72,6 +86,9 @@ class Backend:
         self.horizon = config.forecast_spec().horizon
         self.data_dir = config.data_dir()
         self._models: dict[Path, ServingModel] = {}
+        # a run date's serving model never changes once its promotion decision is recorded (outputs are
+        # immutable); a new configuration means a new service process
+        self._serving: dict[dt.date, ServingModel] = {}
         self._lock = threading.Lock()
         self._calendar: tuple | None = None
 
@@ -86,19 +103,19 @@ class Backend:
 
     def published(self, store_id: str, item_id: str, as_of: dt.date | None) -> tuple[dt.date, pd.DataFrame]:
         """The published forecast rows (date, horizon, units) of one series from the run of ``as_of``."""
-        self.check_series_ids(store_id, item_id)
         as_of = as_of or self.newest_run()
         if as_of is None:
+            self.check_series_ids(store_id, item_id)
             raise NotFound("no forecast has been published yet: run `make run` (DailyForecast) first")
         f = db.forecasts.c
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(f.date, f.horizon, f.units).where(
                 f.as_of == as_of, f.item_id == item_id, f.store_id == store_id).order_by(f.date)).all()
-            if not rows:
+            if not rows:  # say why: an unknown id, a date never run, or a series the run did not forecast
+                self.check_series_ids(store_id, item_id)
                 run = conn.execute(sa.select(f.as_of).where(f.as_of == as_of).limit(1)).first()
-        if not rows:
-            raise NotFound(f"no forecast of item {item_id!r} in store {store_id!r} in the run of {as_of}" if run else
-                           f"no forecast was published for the run date {as_of}: run DailyForecast --date {as_of}")
+                raise NotFound(f"no forecast of item {item_id!r} in store {store_id!r} in the run of {as_of}" if run else
+                               f"no forecast was published for the run date {as_of}: run DailyForecast --date {as_of}")
         return as_of, pd.DataFrame(rows, columns=["date", "horizon", "units"])
 
     def recent_runs(self, n: int) -> list[dict]:
@@ -126,6 +143,16 @@ class Backend:
 
     def model_for(self, as_of: dt.date) -> ServingModel:
         """The model serving the run date ``as_of``, loaded (NotFound when the chain has not made it)."""
+        found = self._serving.get(as_of)
+        if found is None:
+            found = self._load_model_for(as_of)
+            with self._lock:
+                if len(self._serving) >= 4096:
+                    self._serving.clear()
+                self._serving[as_of] = found
+        return found
+
+    def _load_model_for(self, as_of: dt.date) -> ServingModel:
         from tasks.forecast import ScoreForecast
         from tasks.model import CompileModel, TrainModel
 
@@ -144,7 +171,9 @@ class Backend:
             if folder not in self._models:
                 metadata = storage.read_json(model.folder() / "metadata.json")
                 self._models[folder] = ServingModel(choice.as_dict(), metadata, model.folder(), folder,
-                                                    CompiledModel(folder), threading.Lock())
+                                                    CompiledModel(folder), threading.Lock(),
+                                                    {k: {v: i for i, v in enumerate(vals)}
+                                                     for k, vals in metadata["vocab"].items()})
             loaded = self._models[folder]
         return dataclasses.replace(loaded, choice=choice.as_dict())
 
@@ -178,7 +207,7 @@ class Backend:
                 raise NotFound(f"item {item_id!r} is not in the items table")
 
     def features(self, store_id: str, item_id: str, as_of: dt.date,
-                 prices: dict[int, float] | None = None) -> pd.DataFrame:
+                 prices: dict[int, float] | None = None) -> list[dict]:
         """The online feature rows of one series for the forecast of ``as_of`` (one per target day)."""
         self.checked_date(as_of)
         calendar = self.calendar()
@@ -188,24 +217,21 @@ class Backend:
             except UnknownSeries as exc:
                 raise NotFound(str(exc)) from None
         try:
-            rows = online.series_features(history, calendar, as_of, self.horizon, prices)
+            return online.series_features(history, calendar, as_of, self.horizon, prices)
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
-        return pd.DataFrame(rows, columns=online.COLUMNS)
 
     def predict(self, store_id: str, item_id: str, as_of: dt.date,
-                prices: dict[int, float] | None = None) -> tuple[ServingModel, pd.DataFrame]:
+                prices: dict[int, float] | None = None) -> tuple[ServingModel, list[dict]]:
         """The serving model's forecast of one series from online features: date, horizon, units, week, price."""
         model = self.model_for(self.checked_date(as_of))
         beyond = [c for c in model.metadata["features"] if c not in online.COLUMNS]
         if beyond:
             raise Unsupported(f"the model of {model.date} uses features the online path does not compute: "
                               f"{', '.join(beyond)} ([features] pooled needs every series of the store)")
-        frame = self.features(store_id, item_id, as_of, prices)
-        units = model.predict(encode(frame, model.metadata["vocab"], model.metadata["features"]))
+        rows = self.features(store_id, item_id, as_of, prices)
+        units = model.predict(model.matrix(rows))
         calendar = self.calendar()
-        out = pd.DataFrame({"date": frame["date"], "horizon": np.arange(1, len(frame) + 1),
-                            "units": units.astype(np.float64),
-                            "wm_yr_wk": [calendar.day(d).wm_yr_wk for d in frame["date"]],
-                            "sell_price": frame["sell_price"].astype(np.float64)})
-        return model, out
+        return model, [{"date": r["date"], "horizon": h, "units": float(u), "wm_yr_wk": calendar.day(r["date"]).wm_yr_wk,
+                        "sell_price": None if r["sell_price"] != r["sell_price"] else r["sell_price"]}
+                       for h, (r, u) in enumerate(zip(rows, units), start=1)]

@@ -201,9 +201,11 @@ def test_a_model_the_online_path_cannot_feed_is_refused_with_501(service, monkey
     real = backend.model_for
 
     def pooled_model(as_of):
+        import dataclasses
+
         model = real(as_of)
-        return type(model)(model.choice, {**model.metadata, "features": model.metadata["features"] + ["store_trend"]},
-                           model.model_dir, model.compiled_dir, model.compiled, model.lock)
+        return dataclasses.replace(model, metadata={**model.metadata,
+                                                    "features": model.metadata["features"] + ["store_trend"]})
 
     monkeypatch.setattr(backend, "model_for", pooled_model)
     answer = service.post("/predict", json={"store_id": "CA_1", "item_id": "FOODS_1_001", "as_of": "2016-05-22"})

@@ -80,30 +80,42 @@ def read_series(conn: sa.Connection, item_id: str, store_id: str, date: dt.date)
     item = conn.execute(sa.select(db.items.c.dept_id, db.items.c.cat_id).where(db.items.c.item_id == item_id)).first()
     if item is None:
         raise UnknownSeries(f"item {item_id!r} is not in the items table")
-    until = cutoff(date)
-    s = db.sales.c
-    rows = conn.execute(sa.select(s.date, s.units, s.recorded_at)
-                        .where(s.store_id == store_id, s.item_id == item_id, s.recorded_at < until)
-                        .order_by(s.date, s.recorded_at)).all()
+    # plain SQL, rows as the driver gives them: SQLAlchemy's per-value type processing would cost more
+    # than the query (a full world's series has ~1,900 rows); recorded_at only ever meets itself
+    until = _time_value(conn, cutoff(date))
+    rows = conn.execute(sa.text("SELECT date, units, recorded_at FROM sales WHERE store_id = :store AND item_id = :item "
+                                "AND recorded_at < :until ORDER BY date, recorded_at"),
+                        {"store": store_id, "item": item_id, "until": until}).all()
     if not rows:
         raise UnknownSeries(f"no sales row of item {item_id!r} in store {store_id!r} was recorded by the end of {date}")
-    sales = _latest((((r.date,), int(r.units), r.recorded_at) for r in rows), f"sales of {item_id} in {store_id}")
+    sales = _latest((((_day(d),), int(u), rec) for d, u, rec in rows), f"sales of {item_id} in {store_id}")
     # the stores whose series of this item exist at the cutoff: the item's mean price is over them
-    exists = sa.select(sa.literal(1)).where(s.store_id == db.stores.c.store_id, s.item_id == item_id,
-                                            s.recorded_at < until).exists()
-    selling = set(conn.execute(sa.select(db.stores.c.store_id).where(exists)).scalars())
-    p = db.sell_prices.c
-    price_rows = conn.execute(sa.select(p.store_id, p.wm_yr_wk, p.sell_price, p.recorded_at)
-                              .where(p.item_id == item_id, p.recorded_at < until)
-                              .order_by(p.store_id, p.wm_yr_wk, p.recorded_at)).all()
-    in_force = _latest((((r.store_id, int(r.wm_yr_wk)), float(r.sell_price), r.recorded_at)
-                        for r in price_rows if r.store_id in selling), f"prices of {item_id}")
+    selling = set(conn.execute(sa.text(
+        "SELECT store_id FROM stores WHERE EXISTS (SELECT 1 FROM sales WHERE sales.store_id = stores.store_id "
+        "AND sales.item_id = :item AND sales.recorded_at < :until)"), {"item": item_id, "until": until}).scalars())
+    price_rows = conn.execute(sa.text(
+        "SELECT store_id, wm_yr_wk, sell_price, recorded_at FROM sell_prices WHERE item_id = :item "
+        "AND recorded_at < :until ORDER BY store_id, wm_yr_wk, recorded_at"), {"item": item_id, "until": until}).all()
+    in_force = _latest((((st, int(wk)), float(price), rec) for st, wk, price, rec in price_rows if st in selling),
+                       f"prices of {item_id}")
     prices: dict[str, dict[int, float]] = {st: {} for st in sorted(selling)}
     for (st, week), price in in_force.items():
         prices[st][week] = price
     return SeriesHistory(item_id=item_id, store_id=store_id, dept_id=str(item.dept_id), cat_id=str(item.cat_id),
                          state_id=str(store.state_id), sales={k[0]: v for k, v in sales.items() if k[0] <= date},
                          prices=prices)
+
+
+def _time_value(conn: sa.Connection, t: dt.datetime):
+    """``t`` as the driver compares it with a stored DateTime (SQLite: SQLAlchemy's text spelling)."""
+    return t.strftime("%Y-%m-%d %H:%M:%S.%f") if conn.dialect.name == "sqlite" else t
+
+
+def _day(value) -> dt.date:
+    """A Date column's value as the driver gives it (SQLite: 'YYYY-MM-DD' text) as a date."""
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def _latest(rows, what: str) -> dict:
