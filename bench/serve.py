@@ -4,15 +4,17 @@ The world and its chain of run date 2016-05-16 come from ``make bench`` (``bench
 kept when already there). Then the series indexes are made, ``python -m service`` starts with the
 configured workers on a free port, and for each endpoint ``--clients`` concurrent clients (one
 asyncio loop, keep-alive connections) send requests for ``--seconds`` seconds, each for a series
-drawn at random (fixed seed) from the world's:
+drawn at random (fixed seed) from the world's, at each concurrency of ``--clients`` (1, 8, 32):
 
   forecasts       GET /forecasts/{store}/{item}?as_of=2016-05-16   (the published rows)
   predict         POST /predict {store, item, as_of}               (online features + compiled model)
   predict-whatif  POST /predict with a price for the forecast's second week
 
 Latency is measured by the client (request sent to answer read), so it includes queueing behind
-the other clients: p50 and p99 over every request of the run, requests per second, errors. The
-clients share the machine's cores with the service. Writes bench/serve-<scale>.json and prints
+the other clients: with N clients each waiting for its answer before the next request, latency is
+about N / throughput (Little's law), so 1 client gives the service time and 32 the latency under
+saturation. p50 and p99 over every request of the run, requests per second, errors. The clients
+share the machine's cores with the service. Writes bench/serve-<scale>.json and prints
 the table. Nothing here is a pass/fail test.
 """
 from __future__ import annotations
@@ -95,7 +97,7 @@ def rss_mb(pid: int) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="demo")
-    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--clients", default="1,8,32", help="concurrencies, comma-separated")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=None, help="uvicorn workers (default: [serve] workers)")
     parser.add_argument("--data", default=str(ROOT / "bench" / "data"))
@@ -148,11 +150,12 @@ def main(argv=None) -> int:
         print(f"bench-serve {args.scale}: {len(series):,} series, service up in {start_s} s", file=sys.stderr)
         for k, endpoint in enumerate(("forecasts", "predict", "predict-whatif")):
             asyncio.run(load(base, endpoint, series, week, 4, 3.0, seed=99))  # warm-up: caches, connections
-            r = asyncio.run(load(base, endpoint, series, week, args.clients, args.seconds, seed=k))
-            r["service_rss_mb"] = rss_mb(proc.pid)
-            results.append(r)
-            print(f"  {endpoint:15s} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
-                  f"errors {r['errors'] or 0}", file=sys.stderr)
+            for clients in (int(c) for c in args.clients.split(",")):
+                r = asyncio.run(load(base, endpoint, series, week, clients, args.seconds, seed=k))
+                r["clients"], r["service_rss_mb"] = clients, rss_mb(proc.pid)
+                results.append(r)
+                print(f"  {endpoint:15s} {clients:3d} clients {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
+                      f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors'] or 0}", file=sys.stderr)
     finally:
         proc.terminate()
         proc.wait(timeout=60)

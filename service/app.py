@@ -7,12 +7,12 @@ every endpoint but ``/health`` asks for ``Authorization: Bearer <token>``.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import hmac
 import logging
-import time
 
-from fastapi import FastAPI, Query, Request
+import anyio.to_thread
+from fastapi import FastAPI, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -21,14 +21,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pipeline.data import masking
 from service import backend as be
 from service import models, page
+from service.guard import Guard
 from service.metrics import Metrics
 
 log = logging.getLogger("service")
-OPEN = {"/health"}  # the one endpoint a load balancer asks without a token
 
 
 def create_app(backend: be.Backend | None = None, token: str | None = None, max_batch: int | None = None,
-               recent_runs: int | None = None) -> FastAPI:
+               recent_runs: int | None = None, threads: int | None = None) -> FastAPI:
     """The app. Without arguments (``uvicorn --factory``), everything comes from the configuration."""
     from tasks import config
 
@@ -36,8 +36,15 @@ def create_app(backend: be.Backend | None = None, token: str | None = None, max_
     token = token if token is not None else config.serve_token()
     max_batch = max_batch or config.serve().max_batch
     recent_runs = recent_runs or config.serve().recent_runs
+    threads = threads or config.serve().threads
     metrics = Metrics()
-    app = FastAPI(title="Daily forecast service", version="1",
+    @contextlib.asynccontextmanager
+    async def lifespan(_):
+        # the endpoints are plain functions run in anyio's thread pool: this many at once per worker
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
+    app = FastAPI(title="Daily forecast service", version="1", lifespan=lifespan,
                   description="Published forecasts, online predictions with what-if prices, the serving model.")
     app.state.backend, app.state.metrics = backend, metrics
     newest = backend.newest_run()
@@ -49,25 +56,7 @@ def create_app(backend: be.Backend | None = None, token: str | None = None, max_
     reports = backend.data_dir / "reports"
     app.mount("/reports", StaticFiles(directory=reports, check_dir=False, html=True), name="reports")
 
-    @app.middleware("http")
-    async def guard_and_count(request: Request, call_next):
-        started = time.perf_counter()
-        route = request.scope.get("route")
-        if token and request.url.path not in OPEN:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                response = JSONResponse({"detail": "missing or wrong bearer token (Authorization: Bearer ...)"},
-                                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
-                metrics.observe("unauthorised", request.method, 401, started)
-                return response
-        try:
-            response = await call_next(request)
-        except Exception as exc:  # noqa: BLE001 - the client gets no trace; the log gets a masked one
-            log.error("%s %s failed: %s", request.method, request.url.path, masking.mask(f"{type(exc).__name__}: {exc}"))
-            response = JSONResponse({"detail": "internal error: the service log says more"}, status_code=500)
-        route = request.scope.get("route", route)
-        metrics.observe(getattr(route, "path", "other"), request.method, response.status_code, started)
-        return response
+    app.add_middleware(Guard, token=token or None, metrics=metrics)
 
     @app.exception_handler(be.NotFound)
     async def not_found(_, exc):
@@ -119,7 +108,7 @@ def create_app(backend: be.Backend | None = None, token: str | None = None, max_
     @app.get("/forecasts/{store_id}/{item_id}", response_model=models.ForecastResponse)
     def forecasts(store_id: str, item_id: str, as_of: dt.date | None = Query(None, description="run date")):
         run, rows = backend.published(store_id, item_id, as_of)
-        return {"store_id": store_id, "item_id": item_id, "as_of": run, "forecast": rows.to_dict("records")}
+        return {"store_id": store_id, "item_id": item_id, "as_of": run, "forecast": rows}
 
     def predicted(req: models.PredictRequest) -> dict:
         prices = {p.wm_yr_wk: p.sell_price for p in req.prices}

@@ -101,7 +101,7 @@ class Backend:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.max(db.forecasts.c.as_of))).scalar()
 
-    def published(self, store_id: str, item_id: str, as_of: dt.date | None) -> tuple[dt.date, pd.DataFrame]:
+    def published(self, store_id: str, item_id: str, as_of: dt.date | None) -> tuple[dt.date, list[dict]]:
         """The published forecast rows (date, horizon, units) of one series from the run of ``as_of``."""
         as_of = as_of or self.newest_run()
         if as_of is None:
@@ -116,7 +116,7 @@ class Backend:
                 run = conn.execute(sa.select(f.as_of).where(f.as_of == as_of).limit(1)).first()
                 raise NotFound(f"no forecast of item {item_id!r} in store {store_id!r} in the run of {as_of}" if run else
                                f"no forecast was published for the run date {as_of}: run DailyForecast --date {as_of}")
-        return as_of, pd.DataFrame(rows, columns=["date", "horizon", "units"])
+        return as_of, [{"date": d, "horizon": h, "units": u} for d, h, u in rows]
 
     def recent_runs(self, n: int) -> list[dict]:
         """The ``n`` newest published runs: run date, rows, total units (newest first)."""

@@ -244,6 +244,7 @@ class serve(luigi.Config):  # noqa: N801
     host = luigi.Parameter(default="127.0.0.1", description="address uvicorn listens on")
     port = luigi.IntParameter(default=8000, description="port uvicorn listens on")
     workers = luigi.IntParameter(default=2, description="uvicorn worker processes")
+    threads = luigi.IntParameter(default=2, description="requests a worker computes at once (its thread pool)")
     max_batch = luigi.IntParameter(default=100, description="series in one POST /predict/batch at most")
     recent_runs = luigi.IntParameter(default=28, description="runs listed and charted by the status page")
 

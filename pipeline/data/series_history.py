@@ -10,6 +10,7 @@ refuses a database without them. Nothing here writes a row.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import sqlalchemy as sa
 
@@ -83,27 +84,45 @@ def read_series(conn: sa.Connection, item_id: str, store_id: str, date: dt.date)
     # plain SQL, rows as the driver gives them: SQLAlchemy's per-value type processing would cost more
     # than the query (a full world's series has ~1,900 rows); recorded_at only ever meets itself
     until = _time_value(conn, cutoff(date))
-    rows = conn.execute(sa.text("SELECT date, units, recorded_at FROM sales WHERE store_id = :store AND item_id = :item "
-                                "AND recorded_at < :until ORDER BY date, recorded_at"),
-                        {"store": store_id, "item": item_id, "until": until}).all()
+    rows = _fetch(conn, "SELECT date, units, recorded_at FROM sales WHERE store_id = :store AND item_id = :item "
+                        "AND recorded_at < :until ORDER BY date, recorded_at",
+                  {"store": store_id, "item": item_id, "until": until})
     if not rows:
         raise UnknownSeries(f"no sales row of item {item_id!r} in store {store_id!r} was recorded by the end of {date}")
-    sales = _latest((((_day(d),), int(u), rec) for d, u, rec in rows), f"sales of {item_id} in {store_id}")
+    sales = _latest(rows, f"sales of {item_id} in {store_id}")
     # the stores whose series of this item exist at the cutoff: the item's mean price is over them
     selling = set(conn.execute(sa.text(
         "SELECT store_id FROM stores WHERE EXISTS (SELECT 1 FROM sales WHERE sales.store_id = stores.store_id "
         "AND sales.item_id = :item AND sales.recorded_at < :until)"), {"item": item_id, "until": until}).scalars())
-    price_rows = conn.execute(sa.text(
-        "SELECT store_id, wm_yr_wk, sell_price, recorded_at FROM sell_prices WHERE item_id = :item "
-        "AND recorded_at < :until ORDER BY store_id, wm_yr_wk, recorded_at"), {"item": item_id, "until": until}).all()
-    in_force = _latest((((st, int(wk)), float(price), rec) for st, wk, price, rec in price_rows if st in selling),
-                       f"prices of {item_id}")
+    price_rows = _fetch(conn, "SELECT store_id, wm_yr_wk, sell_price, recorded_at FROM sell_prices WHERE item_id = :item "
+                              "AND recorded_at < :until ORDER BY store_id, wm_yr_wk, recorded_at",
+                        {"item": item_id, "until": until})
     prices: dict[str, dict[int, float]] = {st: {} for st in sorted(selling)}
-    for (st, week), price in in_force.items():
-        prices[st][week] = price
+    for st, weekly in _latest_by_store(price_rows, f"prices of {item_id}").items():
+        if st in prices:
+            prices[st] = {int(week): float(price) for week, price in weekly.items()}
     return SeriesHistory(item_id=item_id, store_id=store_id, dept_id=str(item.dept_id), cat_id=str(item.cat_id),
-                         state_id=str(store.state_id), sales={k[0]: v for k, v in sales.items() if k[0] <= date},
+                         state_id=str(store.state_id),
+                         sales={d: int(u) for d, u in ((_day(k), v) for k, v in sales.items()) if d <= date},
                          prices=prices)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(sql: str, dialect: sa.Dialect) -> tuple[str, tuple | None]:
+    """``sql`` in the driver's parameter style, and the order of its positional parameters (None: named)."""
+    compiled = sa.text(sql).compile(dialect=dialect)
+    return str(compiled), (tuple(compiled.positiontup) if compiled.positional else None)
+
+
+def _fetch(conn: sa.Connection, sql: str, params: dict) -> list[tuple]:
+    """Every row of ``sql`` straight from the driver's cursor (no Result wrapping per row)."""
+    text, order = _compiled(sql, conn.dialect)
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(text, tuple(params[k] for k in order) if order is not None else params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def _time_value(conn: sa.Connection, t: dt.datetime):
@@ -111,6 +130,7 @@ def _time_value(conn: sa.Connection, t: dt.datetime):
     return t.strftime("%Y-%m-%d %H:%M:%S.%f") if conn.dialect.name == "sqlite" else t
 
 
+@functools.lru_cache(maxsize=16384)
 def _day(value) -> dt.date:
     """A Date column's value as the driver gives it (SQLite: 'YYYY-MM-DD' text) as a date."""
     if isinstance(value, str):
@@ -119,12 +139,23 @@ def _day(value) -> dt.date:
 
 
 def _latest(rows, what: str) -> dict:
-    """The latest-recorded value of each key; two rows of a key recorded at the same instant are refused."""
-    out, recorded = {}, {}
+    """(key, value, recorded_at) rows in key, recorded_at order -> the latest-recorded value of each key.
+
+    Two rows of a key recorded at the same instant (adjacent in that order) are refused.
+    """
+    out, last_key, last_rec = {}, None, None
     for key, value, rec in rows:
-        if key in recorded and recorded[key] == rec:
-            raise DataError(f"{what}: two rows of {', '.join(map(str, key))} were recorded at the same instant "
-                            f"{rec}: neither is the correction of the other")
-        out[key], recorded[key] = value, rec
+        if key == last_key and rec == last_rec:
+            raise DataError(f"{what}: two rows of {key} were recorded at the same instant {rec}: "
+                            "neither is the correction of the other")
+        out[key] = value
+        last_key, last_rec = key, rec
     return out
 
+
+def _latest_by_store(rows, what: str) -> dict:
+    """(store, week, price, recorded_at) rows in that order -> {store: {week: latest price}}."""
+    out: dict = {}
+    for store, week, price, rec in rows:
+        out.setdefault(store, []).append((week, price, rec))
+    return {store: _latest(weekly, f"{what} in {store}") for store, weekly in out.items()}
