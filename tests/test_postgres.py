@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 
+import datetime as dt
+
 import luigi
 import pytest
 import sqlalchemy as sa
@@ -67,3 +69,22 @@ def test_unreachable_postgres_message_hides_the_password(chain_env, monkeypatch)
     assert result.status == luigi.execution_summary.LuigiStatusCode.FAILED
     log = (chain_env.data / "logs" / "pipeline.log").read_text()
     assert "cannot connect to source database" in log and SECRET not in log
+
+
+def test_one_series_reads_the_same_from_postgresql_as_from_sqlite(pg_world, tiny_world_file):
+    import sqlalchemy as sa
+
+    from pipeline.data.series_history import create_indexes, missing_indexes, read_calendar, read_series
+
+    pg = sa.create_engine(pg_world)
+    lite = sa.create_engine(f"sqlite:///{tiny_world_file}")
+    try:
+        assert create_indexes(pg) == ["ix_sales_series", "ix_sell_prices_item"] and missing_indexes(pg) == []
+        date = dt.date(2016, 3, 27)  # a run date with corrections recorded after it
+        with pg.connect() as a, lite.connect() as b:
+            assert read_calendar(a) == read_calendar(b)
+            for item, store in (("FOODS_3_002", "CA_3"), ("HOBBIES_1_001", "TX_3"), ("HOUSEHOLD_2_002", "WI_1")):
+                assert read_series(a, item, store, date) == read_series(b, item, store, date)
+    finally:
+        pg.dispose()
+        lite.dispose()
