@@ -1,7 +1,6 @@
 """The same pipeline against a real PostgreSQL server (skipped with a message when none is reachable)."""
 from __future__ import annotations
 
-
 import datetime as dt
 
 import luigi
