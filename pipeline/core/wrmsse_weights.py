@@ -44,7 +44,7 @@ from pipeline.core.long_frames import DATE, read_long
 from pipeline.core.series import ITEM, SERIES_KEY, STORE, SeriesIndexer
 from pipeline.core.wrmsse_setup import LevelSetup, WrmsseSetup
 
-__all__ = ["wrmsse_weights_scales"]
+__all__ = ["wrmsse_weights_scales", "history_matrix", "naive_scales"]
 
 PRICE_COLUMNS = [STORE, ITEM, "wm_yr_wk", "sell_price"]
 
@@ -86,6 +86,51 @@ def wrmsse_weights_scales(
     indexer = SeriesIndexer(h)
     n = len(h)
 
+    y = history_matrix(history, h, indexer, origin_ts)
+    t = y.shape[1]
+
+    # Dollar sales per bottom series over the weight window.
+    window = min(int(weight_days), t)
+    if window < 1:
+        raise ValueError("weight_days must be at least 1")
+    window_days = np.arange(origin_day - window + 1, origin_day + 1)
+    revenue, missing_price_days = _window_revenue(y[:, t - window :], window_days, prices, calendar, indexer)
+    total_revenue = revenue.sum()
+    if not total_revenue > 0:
+        raise ValueError(
+            f"dollar sales over the {window} days up to {origin_ts.date()} are 0 for every series: weights undefined"
+        )
+    bottom_weight = revenue / total_revenue
+
+    levels = {}
+    for name, cols in LEVELS:
+        codes, keys = level_codes(h, cols)
+        weights = np.bincount(codes, weights=bottom_weight, minlength=len(keys))
+        levels[name] = LevelSetup(name, tuple(cols), keys, codes, weights, np.empty(0))
+
+    # Scales level by level, coarse levels summed from finer aggregates (see
+    # pipeline.core.hierarchy.aggregation_plan); the item x store level is the history matrix itself.
+    sums = sum_up(y, aggregation_plan(list(levels.values()), n))
+    del y
+    scales = {name: naive_scales(x) for name, x in sums.items()}
+    del sums
+    levels = {name: replace(level, scales=scales[name]) for name, level in levels.items()}
+    return WrmsseSetup(series=h, levels=levels, origin=origin_ts, missing_price_days=missing_price_days)
+
+
+def history_matrix(
+    history: pd.DataFrame, h: pd.DataFrame, indexer: SeriesIndexer, origin_ts: pd.Timestamp
+) -> np.ndarray:
+    """The dense (series x days) units of a long history, from its first date to the origin.
+
+    Shared by the WRMSSE and WSPL scales so both read the same in-sample history.
+    ``h``: a hierarchy from :func:`pipeline.core.hierarchy.check_hierarchy` (rows in
+    that order), ``indexer`` its :class:`SeriesIndexer`. Rows after the origin are
+    ignored; a missing row inside the range means 0 units. Raises ``ValueError`` when
+    no row is on or before the origin or a (series, date) repeats.
+    """
+    origin_day = day_number(origin_ts)
+    n = len(h)
     series, days, units = read_long(history, "history", indexer)
     keep = days <= origin_day
     if not keep.all():
@@ -113,41 +158,14 @@ def wrmsse_weights_scales(
         del counts
     y = np.zeros(n * t)
     y[flat] = units
-    y = y.reshape(n, t)
     del flat, units
-
-    # Dollar sales per bottom series over the weight window.
-    window = min(int(weight_days), t)
-    if window < 1:
-        raise ValueError("weight_days must be at least 1")
-    window_days = np.arange(origin_day - window + 1, origin_day + 1)
-    revenue, missing_price_days = _window_revenue(y[:, t - window :], window_days, prices, calendar, indexer)
-    total_revenue = revenue.sum()
-    if not total_revenue > 0:
-        raise ValueError(
-            f"dollar sales over the {window} days up to {origin_ts.date()} are 0 for every series: weights undefined"
-        )
-    bottom_weight = revenue / total_revenue
-
-    levels = {}
-    for name, cols in LEVELS:
-        codes, keys = level_codes(h, cols)
-        weights = np.bincount(codes, weights=bottom_weight, minlength=len(keys))
-        levels[name] = LevelSetup(name, tuple(cols), keys, codes, weights, np.empty(0))
-
-    # Scales level by level, coarse levels summed from finer aggregates (see
-    # pipeline.core.hierarchy.aggregation_plan); the item x store level is the history matrix itself.
-    sums = sum_up(y, aggregation_plan(list(levels.values()), n))
-    del y
-    scales = {name: _naive_scales(x) for name, x in sums.items()}
-    del sums
-    levels = {name: replace(level, scales=scales[name]) for name, level in levels.items()}
-    return WrmsseSetup(series=h, levels=levels, origin=origin_ts, missing_price_days=missing_price_days)
+    return y.reshape(n, t)
 
 
-def _naive_scales(y: np.ndarray) -> np.ndarray:
+def naive_scales(y: np.ndarray, absolute: bool = False) -> np.ndarray:
     """Per row of a (series x days) matrix: mean squared one-step naive error from the
-    first non-zero value on (M5's scale). NaN for rows with fewer than two active days."""
+    first non-zero value on (M5's WRMSSE scale); with ``absolute``, the mean absolute
+    one over the same days (M5's WSPL scale). NaN for rows with fewer than two active days."""
     n, t = y.shape
     out = np.full(n, np.nan)
     if t < 2:
@@ -158,12 +176,14 @@ def _naive_scales(y: np.ndarray) -> np.ndarray:
         block = y[start : start + step]
         nonzero = block != 0
         first = np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), t)
-        sq = np.diff(block, axis=1) ** 2  # column j: (y[j+1] - y[j])^2
+        err = np.abs(np.diff(block, axis=1))  # column j: |y[j+1] - y[j]|
+        if not absolute:
+            err **= 2
         # Difference j is in-sample once both of its days are at or after the first sale.
-        sq[lag_pos[None, :] < first[:, None]] = 0.0
+        err[lag_pos[None, :] < first[:, None]] = 0.0
         count = t - 1 - first
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[start : start + step] = np.where(count > 0, sq.sum(axis=1) / count, np.nan)
+            out[start : start + step] = np.where(count > 0, err.sum(axis=1) / count, np.nan)
     return out
 
 
