@@ -13,6 +13,7 @@ from pipeline.stages import evaluate
 from tasks import config
 from tasks.dates import RunDateParameter
 from tasks.forecast import ScoreForecast
+from tasks.quantiles import ForecastQuantiles
 from tasks.outputs import DatedTask, Fingerprinted
 from tasks.snapshot import ExtractSnapshot
 
@@ -37,15 +38,17 @@ class Evaluate(DatedTask):
     files = ("metrics.parquet", "metrics.json", "daily_totals.parquet")
 
     def requires(self):
-        return {"forecast": ScoreForecast(self.date), "snapshot": ExtractSnapshot(self.date),
-                "actuals": ActualsRecorded(self.date)}
+        return {"forecast": ScoreForecast(self.date), "quantiles": ForecastQuantiles(self.date),
+                "snapshot": ExtractSnapshot(self.date), "actuals": ActualsRecorded(self.date)}
 
     def run(self):
         # the actuals as known at the end of the last forecast day: a dynamic dependency, so the
         # snapshot is only taken once ActualsRecorded says the day is there
         later = yield ExtractSnapshot(config.forecast_spec().last_target_date(self.date))
         forecast = pd.read_parquet(self.input()["forecast"].file("forecast.parquet"))
-        table, totals = evaluate.evaluate_run(forecast, self.input()["snapshot"].path, later.path, self.date)
+        quantiles = pd.read_parquet(self.input()["quantiles"].file("quantiles.parquet"))
+        table, totals = evaluate.evaluate_run(forecast, self.input()["snapshot"].path, later.path, self.date,
+                                              quantiles=quantiles)
         with self.writing() as tmp:
             evaluate.write_metrics(table, tmp, totals)
             evaluate.publish_metrics(db.engine_for(config.database_url()), table)

@@ -79,7 +79,7 @@ class RunRefused(PipelineTask):
 
 
 class DailyForecast(luigi.WrapperTask):
-    """The cron entry point: the forecast of ``date`` (default: yesterday when the task is built).
+    """The cron entry point: the forecast of ``date`` (default: yesterday when the task is built), point and quantiles.
 
     A date whose sales were never recorded (after the data's end, a clock far ahead of the
     data), or a configuration out of range, schedules one failing task with the reason, not a
@@ -98,7 +98,7 @@ class DailyForecast(luigi.WrapperTask):
             except ValueError as exc:
                 self._missing = f"configuration: {exc}"
                 return RunRefused(self.date, self._missing)
-            if not ScoreForecast(self.date).complete():
+            if not ScoreForecast(self.date).complete():  # (a date with a point forecast has its data)
                 try:
                     engine = db.engine_for(config.database_url())
                 except PipelineError:
@@ -108,4 +108,8 @@ class DailyForecast(luigi.WrapperTask):
                         self._missing = extract.missing_run_date(engine, self.date)
                     finally:
                         engine.dispose()
-        return RunRefused(self.date, self._missing) if self._missing else ScoreForecast(self.date)
+        if self._missing:
+            return RunRefused(self.date, self._missing)
+        from tasks.quantiles import ForecastQuantiles  # the layer above: quantiles need the point forecast
+
+        return [ScoreForecast(self.date), ForecastQuantiles(self.date)]

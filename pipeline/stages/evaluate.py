@@ -23,6 +23,7 @@ from pipeline.core.metrics import metric_table
 from pipeline.core.series import SERIES_KEY
 from pipeline.data import db, storage
 from pipeline.data.snapshot import read_snapshot
+from pipeline.stages.evaluate_quantiles import quantile_metrics
 from pipeline.stages.scoring_setup import snapshot_scoring
 
 # BASELINES and baselines (pipeline.core.baselines) are named here too: the report draws the
@@ -59,7 +60,8 @@ def evaluate(forecast: pd.DataFrame, snapshot_dir: Path, later_snapshot_dir: Pat
 
 
 def evaluate_run(forecast: pd.DataFrame, snapshot_dir: Path, later_snapshot_dir: Path, run_date: dt.date,
-                 others: dict[str, pd.DataFrame] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 others: dict[str, pd.DataFrame] | None = None,
+                 quantiles: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The metric table of the model and of every baseline, and each one's units per day over all series.
 
     The table: as_of, model, metric, level, value; ``metric`` is wrmsse (level ``all``
@@ -68,7 +70,9 @@ def evaluate_run(forecast: pd.DataFrame, snapshot_dir: Path, later_snapshot_dir:
     never recomputes a baseline. ``others``: further forecasts of the same (series,
     day) pairs by name, scored in the same pass, so that the weights, scales, actuals
     and baselines are computed once (comparisons of several models); a name may not
-    be ``model``, ``actual`` or a baseline's.
+    be ``model``, ``actual`` or a baseline's. ``quantiles``: the run's quantile table
+    (``pipeline.stages.quantiles``), scored by WSPL and coverage beside the seasonal-naive
+    quantiles (``pipeline.stages.evaluate_quantiles``).
     """
     others = others or {}
     taken = sorted(set(others) & {MODEL, ACTUAL, *BASELINES})
@@ -80,6 +84,12 @@ def evaluate_run(forecast: pd.DataFrame, snapshot_dir: Path, later_snapshot_dir:
                   for name, f in {MODEL: forecast, **others}.items()}
     candidates.update(baselines(history, setup.series, run_date, horizon=forecast["horizon"].max()))
     table = metric_table(candidates, actual, setup)
+    if quantiles is not None:
+        days = pd.DatetimeIndex(sorted(actual["date"].unique()))
+        bottom = np.zeros((len(setup.series), len(days)))
+        bottom[setup.indexer.codes(actual), days.get_indexer(actual["date"])] = actual["units"].to_numpy()
+        rows = quantile_metrics(quantiles, bottom, setup, history, MODEL, "seasonal_naive")
+        table = pd.concat([table, pd.DataFrame(rows, columns=table.columns)], ignore_index=True)
     table.insert(0, "as_of", as_day(run_date))
     totals = pd.concat([f.groupby("date", as_index=False)["units"].sum().assign(model=name)
                         for name, f in {**candidates, ACTUAL: actual}.items()], ignore_index=True)
@@ -93,7 +103,7 @@ def write_metrics(table: pd.DataFrame, out_dir: Path, totals: pd.DataFrame | Non
     if totals is not None:
         storage.write_parquet(totals, Path(out_dir) / "daily_totals.parquet")
     # WRMSSE over all levels; the point metrics are on the bottom level (item_store)
-    top = table[(table["level"] == "all") | (table["metric"] != "wrmsse")]
+    top = table[(table["level"] == "all") | ~table["metric"].isin(["wrmsse", "wspl"])]
     summary = {
         "as_of": table["as_of"].iloc[0].date().isoformat(),
         "models": {m: {r.metric: round(float(r.value), 6) for r in g.itertuples()} for m, g in top.groupby("model")},
