@@ -97,8 +97,13 @@ def summarize(records: list[dict]) -> dict:
     """Means over ``records`` (origins, or case means) of every side's WRMSSE per level and bias."""
     wrmsse = {s: {lv: scores.mean_of(records, ("wrmsse", s, lv)) for lv in scores.LEVEL_NAMES} for s in scores.SIDES}
     bias = {s: scores.mean_of(records, ("bias", s)) for s in scores.SIDES}
-    return {"wrmsse": {s: v for s, v in wrmsse.items() if v["all"] is not None},
-            "bias": {s: v for s, v in bias.items() if v is not None}}
+    out = {"wrmsse": {s: v for s, v in wrmsse.items() if v["all"] is not None},
+           "bias": {s: v for s, v in bias.items() if v is not None}}
+    for metric in ("wspl", "coverage_95"):  # the quantile forecasts' numbers, where every record has them
+        means = {s: scores.mean_of(records, (metric, s)) for s in (scores.PIPELINE, "seasonal_naive")}
+        if all(v is not None for v in means.values()):
+            out[metric] = means
+    return out
 
 
 def time_sums(case: dict) -> dict:

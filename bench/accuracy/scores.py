@@ -38,6 +38,20 @@ def _wrmsse(table: pd.DataFrame, model: str) -> dict[str, float]:
     return {level: float(rows[level]) for level in LEVEL_NAMES}
 
 
+def _quantile_numbers(table: pd.DataFrame) -> dict:
+    """WSPL (all levels) and the series-level 95 % interval coverage of the pipeline's and the seasonal-naive
+    quantiles, where Evaluate scored quantiles (empty before quantile forecasts existed)."""
+    out: dict = {}
+    for model, side in ((evaluate.MODEL, PIPELINE), ("seasonal_naive", "seasonal_naive")):
+        rows = table[table["model"] == model]
+        wspl = rows[(rows["metric"] == "wspl") & (rows["level"] == "all")]["value"]
+        cover = rows[rows["metric"] == "coverage_95"]["value"]
+        if len(wspl) and len(cover):
+            out.setdefault("wspl", {})[side] = float(wspl.iloc[0])
+            out.setdefault("coverage_95", {})[side] = float(cover.iloc[0])
+    return out
+
+
 def _bias(totals: pd.DataFrame, model: str) -> float:
     """Sum of the forecast over the 28 days and all series / the actual sum - 1."""
     sums = totals.groupby("model")["units"].sum()
@@ -45,7 +59,8 @@ def _bias(totals: pd.DataFrame, model: str) -> float:
 
 
 def origin_numbers(folders: dict[str, Path], origin: dt.date, reference: Path | None) -> dict:
-    """``{"wrmsse": {side: {level: value}}, "bias": {side: value}}`` of one origin.
+    """``{"wrmsse": {side: {level: value}}, "bias": {side: value}}`` of one origin, and where Evaluate scored
+    quantiles, ``"wspl"`` and ``"coverage_95"``: ``{side: value}`` for the pipeline and seasonal naive.
 
     ``folders``: the chain's output folders (bench.accuracy.folders); ``reference``: the mlforecast
     reference's forecast.parquet, or None (left out).
@@ -53,7 +68,7 @@ def origin_numbers(folders: dict[str, Path], origin: dt.date, reference: Path | 
     metrics = pd.read_parquet(folders["evaluate"] / "metrics.parquet")
     totals = pd.read_parquet(folders["evaluate"] / "daily_totals.parquet")
     out = {"wrmsse": {side: _wrmsse(metrics, m) for m, side in FROM_EVALUATE.items()},
-           "bias": {side: _bias(totals, m) for m, side in FROM_EVALUATE.items()}}
+           "bias": {side: _bias(totals, m) for m, side in FROM_EVALUATE.items()}, **_quantile_numbers(metrics)}
     if reference is None:
         return out
     mine = pd.read_parquet(folders["forecast"] / "forecast.parquet")

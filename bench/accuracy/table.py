@@ -122,6 +122,23 @@ def comparison(before: dict, after: dict) -> list[str]:
     return lines
 
 
+def quantile_table(report: dict) -> list[str]:
+    """WSPL of the pipeline's quantiles and of seasonal naive's, and the series-level 95 % coverage, per case."""
+    lines = ["| case | WSPL: pipeline | WSPL: seasonal naive | pipeline / seasonal naive | 95 % coverage: pipeline "
+             "| 95 % coverage: seasonal naive |", "| --- | --- | --- | --- | --- | --- |"]
+    blocks = [(c["name"], c["mean"]) for c in report["cases"]] + [
+        (f"**{title}**", report["panel"][part]) for part, title in PARTS if report["panel"][part]["cases"]]
+    shown = 0
+    for name, block in blocks:
+        if "wspl" not in block:
+            continue
+        q, c = block["wspl"], block["coverage_95"]
+        lines.append(f"| {name} | {w(q['pipeline'])} | {w(q['seasonal_naive'])} | "
+                     f"{ratio(q['pipeline'], q['seasonal_naive'])} | {c['pipeline']:.3f} | {c['seasonal_naive']:.3f} |")
+        shown += 1
+    return lines if shown else []
+
+
 def render(report: dict, before: dict | None = None) -> str:
     m, code = report["machine"], report["code"]
     changed = (f"; files changed from it when measured: {', '.join(code['changed_files'])}"
@@ -151,6 +168,9 @@ def render(report: dict, before: dict | None = None) -> str:
             "## WRMSSE by level (panel means)", "", *level_table(report), "",
             "## WRMSSE by level and case: pipeline / reference (✗: the pipeline loses)", "", *level_by_case(report), "",
             "## Every origin", "", *origin_table(report), ""]
+    quantiles = quantile_table(report)
+    if quantiles:
+        out += ["## Quantile forecasts: WSPL and the series-level 95 % interval's coverage", "", *quantiles, ""]
     if before is not None:
         out += [f"## `{before['config']}` → `{report['config']}`", "", *comparison(before, report), ""]
     return "\n".join(out)
