@@ -56,14 +56,14 @@ def request_for(endpoint: str, store: str, item: str, week: int | None):
 
 
 async def load(base: str, endpoint: str, series: list[tuple[str, str]], week: int, clients: int,
-               seconds: float, seed: int) -> dict:
+               seconds: float, seed: int, keep_alive: bool = False) -> dict:
     import httpx2 as httpx
 
     rng = random.Random(seed)
     latencies: list[float] = []
     errors: dict[int, int] = {}
     stop_at = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients if keep_alive else 0)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
         async def one_client(k: int):
             local = random.Random(rng.random() + k)
@@ -100,6 +100,10 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", default="1,8,32", help="concurrencies, comma-separated")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=None, help="uvicorn workers (default: [serve] workers)")
+    parser.add_argument("--endpoints", default="forecasts,predict,predict-whatif", help="comma-separated")
+    parser.add_argument("--keep-alive", action="store_true",
+                        help="keep each client's connection open (uvicorn then pins it to one worker)")
+    parser.add_argument("--warm-up", type=float, default=3.0, help="seconds of 4 clients before each endpoint")
     parser.add_argument("--data", default=str(ROOT / "bench" / "data"))
     parser.add_argument("--results", default=str(ROOT / "bench"))
     args = parser.parse_args(argv)
@@ -148,10 +152,11 @@ def main(argv=None) -> int:
             time.sleep(0.5)
         start_s = round(time.perf_counter() - started, 1)
         print(f"bench-serve {args.scale}: {len(series):,} series, service up in {start_s} s", file=sys.stderr)
-        for k, endpoint in enumerate(("forecasts", "predict", "predict-whatif")):
-            asyncio.run(load(base, endpoint, series, week, 4, 3.0, seed=99))  # warm-up: caches, connections
+        for k, endpoint in enumerate(args.endpoints.split(",")):
+            asyncio.run(load(base, endpoint, series, week, 4, args.warm_up, seed=99))  # warm-up: caches, connections
             for clients in (int(c) for c in args.clients.split(",")):
-                r = asyncio.run(load(base, endpoint, series, week, clients, args.seconds, seed=k))
+                r = asyncio.run(load(base, endpoint, series, week, clients, args.seconds, seed=k,
+                                     keep_alive=args.keep_alive))
                 r["clients"], r["service_rss_mb"] = clients, rss_mb(proc.pid)
                 results.append(r)
                 print(f"  {endpoint:15s} {clients:3d} clients {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
@@ -160,10 +165,12 @@ def main(argv=None) -> int:
         proc.terminate()
         proc.wait(timeout=60)
     out = {"scale": args.scale, "series": len(series), "as_of": DAILY.isoformat(), "clients": args.clients,
+           "warm_up_s": args.warm_up, "keep_alive": args.keep_alive,
            "seconds": args.seconds, "workers": workers, "service_start_s": start_s,
            "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "results": results}
-    path = Path(args.results) / f"serve-{args.scale}.json"
+    path = Path(args.results) / (f"serve-{args.scale}.json" if args.endpoints == parser.get_default("endpoints")
+                                 else f"serve-{args.scale}-{args.endpoints.replace(',', '-')}.json")
     tmp = path.with_suffix(".partial")
     tmp.write_text(json.dumps(out, indent=1) + "\n")
     tmp.replace(path)
