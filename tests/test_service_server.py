@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -15,7 +17,7 @@ import pytest
 
 from pipeline.data.series_history import create_indexes
 from tests import browser
-from tests.conftest import RUN_DATE, free_port
+from tests.conftest import RUN_DATE, free_port, stop
 
 pytestmark = [pytest.mark.prebuilt_chain, pytest.mark.slow]
 
@@ -43,8 +45,6 @@ def running_service(env, monkeypatch, token: str | None = None):
     if token:
         monkeypatch.setenv("PIPELINE_SERVE_TOKEN", token)
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    import os
-
     log = env.data.parent / "service.log"
     with open(log, "w") as sink:
         proc = subprocess.Popen([sys.executable, "-m", "service"], stdout=sink, stderr=subprocess.STDOUT,
@@ -63,12 +63,7 @@ def running_service(env, monkeypatch, token: str | None = None):
             time.sleep(0.3)
         yield base, log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_the_service_runs_with_two_workers_and_its_status_page_renders_in_a_browser(chain_env, monkeypatch,
@@ -91,7 +86,7 @@ def test_the_service_runs_with_two_workers_and_its_status_page_renders_in_a_brow
         saved = tmp_path / "status.html"
         saved.write_text(page)
         dom, png = browser.browse(chromium, saved.as_uri(), tmp_path / "browser")
-        attrs = dict(__import__("re").findall(r'(data-[a-z]+)="([^"]*)"', dom.split("<body", 1)[1].split(">", 1)[0]))
+        attrs = dict(re.findall(r'(data-[a-z]+)="([^"]*)"', dom.split("<body", 1)[1].split(">", 1)[0]))
         assert attrs.get("data-ok") == "true", attrs
         assert int(attrs["data-plots"]) >= 1
         width, height, rows = browser.png_rows(png)
