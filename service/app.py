@@ -108,6 +108,9 @@ def create_app(backend: be.Backend | None = None, token: str | None = None, max_
     @app.get("/forecasts/{store_id}/{item_id}", response_model=models.ForecastResponse)
     def forecasts(store_id: str, item_id: str, as_of: dt.date | None = Query(None, description="run date")):
         run, rows = backend.published(store_id, item_id, as_of)
+        quantiles = backend.quantiles(run, store_id, item_id)
+        if quantiles is not None and len(quantiles) == len(rows):
+            rows = [{**r, "quantiles": q} for r, q in zip(rows, quantiles)]
         return {"store_id": store_id, "item_id": item_id, "as_of": run, "forecast": rows}
 
     def predicted(req: models.PredictRequest) -> dict:

@@ -118,6 +118,33 @@ class Backend:
                                f"no forecast was published for the run date {as_of}: run DailyForecast --date {as_of}")
         return as_of, [{"date": d, "horizon": h, "units": u} for d, h, u in rows]
 
+    def quantiles(self, as_of: dt.date, store_id: str, item_id: str) -> list[dict] | None:
+        """The series' nine quantiles per forecast day from the run of ``as_of`` (``ForecastQuantiles``), or None
+        when that run has none under this configuration. One file per run, read once and kept (a few)."""
+        table = self._quantile_table(as_of)
+        if table is None:
+            return None
+        found = table.get((item_id, store_id))
+        if found is None:
+            return None
+        us, values = found
+        return [{f"{u:g}": float(v) for u, v in zip(us, day)} for day in values.T]
+
+    @functools.lru_cache(maxsize=4)  # noqa: B019 - one Backend per process
+    def _quantile_table(self, as_of: dt.date) -> dict | None:
+        from tasks.quantiles import ForecastQuantiles
+
+        target = ForecastQuantiles(as_of).output()
+        if not target.exists():
+            return None
+        frame = pd.read_parquet(target.file("quantiles.parquet"), filters=[("level", "==", "item_store")])
+        days = [c for c in frame.columns if c.startswith("F")]
+        out = {}
+        for (item, store), part in frame.groupby(["item_id", "store_id"], sort=False):
+            part = part.sort_values("quantile")
+            out[(item, store)] = (part["quantile"].tolist(), part[days].to_numpy(dtype=np.float64))
+        return out
+
     def recent_runs(self, n: int) -> list[dict]:
         """The ``n`` newest published runs: run date, rows, total units (newest first)."""
         if not sa.inspect(self.engine).has_table("forecasts"):

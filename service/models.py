@@ -63,6 +63,11 @@ class ForecastRow(BaseModel):
     units: float
 
 
+class PublishedRow(ForecastRow):
+    quantiles: dict[str, float] | None = Field(
+        None, description="the run's M5 quantiles of the day (0.005 ... 0.995), where the run made them")
+
+
 class PredictedRow(ForecastRow):
     wm_yr_wk: int
     sell_price: float | None = Field(description="the price the forecast assumed (an override where one was given)")
@@ -78,7 +83,7 @@ class ForecastResponse(BaseModel):
     store_id: str
     item_id: str
     as_of: dt.date
-    forecast: list[ForecastRow]
+    forecast: list[PublishedRow]
 
 
 class PredictResponse(BaseModel):

@@ -300,3 +300,16 @@ def test_a_price_that_is_not_a_finite_number_is_refused(service, number):
             f'"prices": [{{"wm_yr_wk": 11617, "sell_price": {number}}}]}}')
     answer = service.post("/predict", content=body, headers={"content-type": "application/json"})
     assert answer.status_code == 422 and "sell_price" in answer.text, answer.text
+
+
+def test_forecasts_carry_the_runs_quantiles_of_the_series(service):
+    from tasks import ForecastQuantiles
+
+    table = pd.read_parquet(ForecastQuantiles(date=RUN_DATE).output().path / "quantiles.parquet")
+    mine = table[(table["level"] == "item_store") & (table["item_id"] == "FOODS_2_001") & (table["store_id"] == "WI_2")]
+    body = service.get("/forecasts/WI_2/FOODS_2_001").json()["forecast"]
+    assert len(body) == 28 and list(body[0]["quantiles"]) == ["0.005", "0.025", "0.165", "0.25", "0.5", "0.75",
+                                                              "0.835", "0.975", "0.995"]
+    for h, row in enumerate(body, start=1):
+        expected = mine.sort_values("quantile")[f"F{h}"].astype(float).tolist()
+        assert list(row["quantiles"].values()) == expected
