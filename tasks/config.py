@@ -121,6 +121,18 @@ class features(luigi.Config):  # noqa: N801
         default=False, description="the store's and the store x department's recent level and trend (POOLED)")
 
 
+class quantiles(luigi.Config):  # noqa: N801
+    """The ``[quantiles]`` section: how the quantile forecasts are made (``pipeline.core.quantiles``)."""
+
+    bins = luigi.IntParameter(
+        default=1, description="size bins of the forecast, each level's coefficients fitted per bin (1: one set)")
+
+    def settings(self) -> dict:
+        if self.bins < 1:
+            raise ValueError(f"[quantiles] bins must be at least 1, not {self.bins}")
+        return {"bins": self.bins}
+
+
 class compiler(luigi.Config):  # noqa: N801
     """The ``[compiler]`` section: how TL2cgen builds a model's libraries (speed, not predictions)."""
 
@@ -145,6 +157,7 @@ def check_settings() -> None:
     from pipeline.core.checks.thresholds import Thresholds
 
     forecast_spec()
+    quantiles().settings()
     training().schedule()
     training().pinned_model()
     if training().refit and scheduler_address() not in ("", "synchronous"):

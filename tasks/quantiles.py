@@ -7,6 +7,7 @@ import pandas as pd
 
 from pipeline.data import storage
 from pipeline.stages import quantiles
+from tasks import config
 from tasks.features import BuildTrainingFeatures
 from tasks.forecast import ScoreForecast
 from tasks.model import TrainModel
@@ -22,6 +23,9 @@ class CalibrateQuantiles(DatedTask):
     stage = "calibration"
     files = ("calibration.json",)
 
+    def settings(self) -> dict:
+        return config.quantiles().settings()
+
     def requires(self):
         return {"model": TrainModel(self.date), "features": BuildTrainingFeatures(self.date),
                 "snapshot": ExtractSnapshot(self.date)}
@@ -29,7 +33,7 @@ class CalibrateQuantiles(DatedTask):
     def run(self):
         inputs = self.input()
         calibration = quantiles.calibrate(inputs["model"].path, inputs["features"].path, inputs["snapshot"].path,
-                                          self.date)
+                                          self.date, bins=config.quantiles().bins)
         with self.writing() as tmp:
             storage.write_json(tmp / "calibration.json", calibration)
 
@@ -42,6 +46,11 @@ class ForecastQuantiles(DatedTask):
 
     stage = "quantiles"
     files = ("quantiles.parquet", "submission_uncertainty.csv", "manifest.json")
+
+    def settings(self) -> dict:
+        # the coefficients are a dynamic input (which model's depends on the serving choice): what shapes
+        # them is part of this output's identity
+        return config.quantiles().settings()
 
     def requires(self):
         return {"forecast": ScoreForecast(self.date), "snapshot": ExtractSnapshot(self.date)}

@@ -29,7 +29,9 @@ def test_the_coefficients_minimise_the_pinball_loss_of_the_scaled_forecast():
     f = rng.gamma(2.0, 3.0, size=(20, 28))
     f[0, :5] = 0.0
     y = rng.poisson(f * rng.lognormal(0, 0.3, size=f.shape)).astype(float)
-    coef = Q.fit_coefficients({"lvl": f}, {"lvl": y})["lvl"]
+    fitted = Q.fit_coefficients({"lvl": f}, {"lvl": y})["lvl"]
+    assert fitted["edges"] == [] and len(fitted["coefficients"]) == 1
+    coef = fitted["coefficients"][0]
     grid = np.linspace(0, 4, 4001)
     for u, c in zip(Q.QUANTILES, coef):
         loss = lambda k: pinball(y, k * f, u).sum()  # noqa: E731
@@ -38,9 +40,26 @@ def test_the_coefficients_minimise_the_pinball_loss_of_the_scaled_forecast():
     assert list(coef) == sorted(coef)
 
 
+def test_size_bins_have_their_own_coefficients():
+    rng = np.random.default_rng(5)
+    small = np.full(600, 0.5)
+    large = np.full(600, 50.0)
+    f = np.concatenate([small, large])[None, :]
+    # small forecasts are often 0 or 2 (a wide spread), large ones within 10 %
+    y = np.concatenate([rng.choice([0.0, 2.0], 600), 50.0 * rng.uniform(0.9, 1.1, 600)])[None, :]
+    fitted = Q.fit_coefficients({"l": f}, {"l": y}, quantiles=(0.1, 0.9), bins=2)["l"]
+    assert len(fitted["edges"]) == 1 and 0.5 <= fitted["edges"][0] <= 50.0
+    (lo_small, hi_small), (lo_large, hi_large) = fitted["coefficients"]
+    assert (lo_small, hi_small) == (0.0, 4.0) and 0.9 <= lo_large < hi_large <= 1.1
+    q = Q.model_quantiles({"l": np.array([[0.5, 50.0]])}, {"l": fitted})["l"]
+    assert q[0, 0].tolist() == [0.0, 2.0] and q[0, 1].tolist() == [50 * lo_large, 50 * hi_large]
+    # too few points for two bins of MIN_PER_BIN: one
+    assert Q.fit_coefficients({"l": f[:, :300]}, {"l": y[:, :300]}, bins=2)["l"]["edges"] == []
+
+
 def test_model_quantiles_are_monotone_and_zero_where_the_forecast_is():
     point = {"total": np.array([[10.0, 0.0, 4.0]])}
-    q = Q.model_quantiles(point, {"total": [0.5, 1.0, 2.0]})["total"]
+    q = Q.model_quantiles(point, {"total": {"edges": [], "coefficients": [[0.5, 1.0, 2.0]]}})["total"]
     assert q.shape == (1, 3, 3)
     assert q[0, 0].tolist() == [5.0, 10.0, 20.0] and q[0, 1].tolist() == [0.0, 0.0, 0.0]
 
@@ -89,7 +108,7 @@ def test_the_quantile_table_and_its_submission():
                              "date": list(days) * 3, "units": [1.0, 2.0, 3.0, 4.0, 10.0, 20.0]})
     point = levels.aggregate(levels.matrix(forecast, days, "units"))
     assert point["total"].tolist() == [[14.0, 26.0]] and point["item"].tolist() == [[10.0, 20.0], [4.0, 6.0]]
-    coef = {name: [0.5, 1.0, 2.0] for name in point}
+    coef = {name: {"edges": [], "coefficients": [[0.5, 1.0, 2.0]]} for name in point}
     table = stage.long_table(levels, Q.model_quantiles(point, coef), [0.025, 0.5, 0.975], 2)
     assert len(table) == 3 * sum(len(v) for v in point.values())
     total = table[table["id"] == "Total_X"]
@@ -121,7 +140,9 @@ def test_the_daily_run_writes_coherent_quantiles_and_evaluate_scores_them(chain_
     calibration = next((chain_env.data / "calibration").rglob("calibration.json"))
     import json
 
-    coef = json.loads(calibration.read_text())["coefficients"]["total"][Q.QUANTILES.index(0.5)]
+    total = json.loads(calibration.read_text())["coefficients"]["total"]
+    assert total["edges"] == []  # 28 validation days: one bin
+    coef = total["coefficients"][0][Q.QUANTILES.index(0.5)]
     median = table[(table["level"] == "total") & (table["quantile"] == 0.5)][days].to_numpy(dtype=np.float64)[0]
     daily = forecast.groupby("date")["units"].sum().to_numpy(dtype=np.float64)
     assert np.allclose(median, coef * daily, rtol=1e-6)
@@ -139,3 +160,27 @@ def test_the_daily_run_writes_coherent_quantiles_and_evaluate_scores_them(chain_
     shutil.rmtree(folder)
     assert chain_env.build([ForecastQuantiles(date=RUN_DATE)]).status.name == "SUCCESS"
     assert (ForecastQuantiles(date=RUN_DATE).output().path / "quantiles.parquet").read_bytes() == before
+
+
+@pytest.mark.prebuilt_chain
+def test_the_bins_setting_makes_new_quantiles_beside_the_old(chain_env):
+    from tasks import CalibrateQuantiles, DailyForecast, ForecastQuantiles, ScoreForecast
+    from tests.conftest import RUN_DATE
+    from tests.test_identity import restore, set_option
+
+    old_folder, forecast = ForecastQuantiles(date=RUN_DATE).output().path, ScoreForecast(date=RUN_DATE).output().path
+    old_bytes = (old_folder / "quantiles.parquet").read_bytes()
+    saved = set_option("quantiles", "bins", "3")
+    try:
+        assert not DailyForecast(date=RUN_DATE).complete()
+        assert chain_env.build([DailyForecast(date=RUN_DATE)]).status.name == "SUCCESS"
+        new_folder = ForecastQuantiles(date=RUN_DATE).output().path
+        import json
+
+        calibration = json.loads((CalibrateQuantiles(date=RUN_DATE).output().path / "calibration.json").read_text())
+        new_bytes = (new_folder / "quantiles.parquet").read_bytes()
+    finally:
+        restore("quantiles", "bins", saved)
+    assert new_folder != old_folder and ScoreForecast(date=RUN_DATE).output().path == forecast  # the point forecast is kept
+    assert calibration["bins"] == 3 and len(calibration["coefficients"]["item_store"]["edges"]) == 2
+    assert new_bytes != old_bytes and (old_folder / "quantiles.parquet").read_bytes() == old_bytes

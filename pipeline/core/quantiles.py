@@ -1,7 +1,8 @@
 """Quantile forecasts of every level of the hierarchy from the point forecast, and the baselines' quantiles.
 
 The model's quantiles are the point forecast, summed up each level, times a coefficient per level
-and quantile: ``Q_l(u) = c_l(u) · F_l``. The coefficients are fitted on the model's validation
+and quantile: ``Q_l(u) = c_l(u) · F_l`` (optionally one row of coefficients per size bin of the
+forecast, :func:`fit_coefficients`). The coefficients are fitted on the model's validation
 window (its own forecasts of 28 days it had not seen, against what was sold): for one level and
 one ``u``, the ``c`` minimising the pinball loss ``Σ ρ_u(y − c·f)`` is, since
 ``ρ_u(y − c·f) = f · ρ_u(y/f − c)`` for ``f > 0``, the ``u``-quantile of the ratios ``y/f``
@@ -41,12 +42,24 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, u: float) -> floa
     return float(v[np.searchsorted(cum, u * cum[-1], side="left")])
 
 
-def fit_coefficients(forecast: Mapping[str, np.ndarray], actual: Mapping[str, np.ndarray],
-                     quantiles=QUANTILES) -> dict[str, list[float]]:
-    """Per level, the pinball-optimal multiplier of the point forecast for each quantile.
+MIN_PER_BIN = 200  # validation points (series-days with a positive forecast) a size bin needs
 
-    ``forecast`` / ``actual``: level -> (series × days) arrays of the validation window, the
-    same shape. A level whose forecast is zero everywhere gets coefficient 1 (its quantiles stay 0).
+
+def _coefficients(ratio: np.ndarray, weight: np.ndarray, quantiles) -> list[float]:
+    coef = [weighted_quantile(ratio, weight, u) for u in quantiles]
+    return list(np.maximum.accumulate(np.asarray(coef)))  # monotone even with ties at float level
+
+
+def fit_coefficients(forecast: Mapping[str, np.ndarray], actual: Mapping[str, np.ndarray],
+                     quantiles=QUANTILES, bins: int = 1) -> dict[str, dict]:
+    """Per level, the pinball-optimal multipliers of the point forecast, one row of them per size bin.
+
+    ``forecast`` / ``actual``: level -> (series × days) arrays of the validation window, the same
+    shape. ``bins``: the level's positive forecasts are cut at their quantiles into up to this many
+    bins of at least ``MIN_PER_BIN`` points (a forecast of 0.3 units and one of 300 need not
+    spread alike), each with its own multipliers. Out: level -> ``{"edges": [...], "coefficients":
+    [[per quantile] per bin]}``; a forecast ``f`` falls in bin ``searchsorted(edges, f, "right")``.
+    A level whose forecast is zero everywhere gets multipliers 1 (its quantiles stay 0).
     """
     out = {}
     for level, f in forecast.items():
@@ -55,18 +68,27 @@ def fit_coefficients(forecast: Mapping[str, np.ndarray], actual: Mapping[str, np
             raise ValueError(f"level {level}: forecast and actual shapes differ ({f.shape} vs {y.shape})")
         pos = f > 0
         if not pos.any():
-            out[level] = [1.0] * len(quantiles)
+            out[level] = {"edges": [], "coefficients": [[1.0] * len(quantiles)]}
             continue
-        ratio = y[pos] / f[pos]
-        coef = [weighted_quantile(ratio, f[pos], u) for u in quantiles]
-        out[level] = list(np.maximum.accumulate(np.asarray(coef)))  # monotone even with ties at float level
+        fp, ratio = f[pos], y[pos] / f[pos]
+        n_bins = max(1, min(bins, int(pos.sum()) // MIN_PER_BIN))
+        edges = np.unique(np.quantile(fp, np.linspace(0, 1, n_bins + 1)[1:-1])) if n_bins > 1 else np.array([])
+        which = np.searchsorted(edges, fp, side="right")
+        whole = _coefficients(ratio, fp, quantiles)
+        out[level] = {"edges": edges.tolist(), "coefficients": [
+            _coefficients(ratio[which == k], fp[which == k], quantiles) if (which == k).any() else whole
+            for k in range(len(edges) + 1)]}
     return out
 
 
-def model_quantiles(point: Mapping[str, np.ndarray], coefficients: Mapping[str, list[float]]) -> dict[str, np.ndarray]:
-    """level -> (series × days × quantiles) array: each level's point forecast times its coefficients."""
-    return {level: np.asarray(f, dtype=np.float64)[:, :, None] * np.asarray(coefficients[level])[None, None, :]
-            for level, f in point.items()}
+def model_quantiles(point: Mapping[str, np.ndarray], fitted: Mapping[str, dict]) -> dict[str, np.ndarray]:
+    """level -> (series × days × quantiles) array: each level's point forecast times its bin's multipliers."""
+    out = {}
+    for level, f in point.items():
+        f = np.asarray(f, dtype=np.float64)
+        coef = np.asarray(fitted[level]["coefficients"])[np.searchsorted(fitted[level]["edges"], f, side="right")]
+        out[level] = f[:, :, None] * coef
+    return out
 
 
 def seasonal_naive_quantiles(history: Mapping[str, np.ndarray], horizon: int, quantiles=QUANTILES,

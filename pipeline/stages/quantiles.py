@@ -72,7 +72,7 @@ def hierarchy_of(frame: pd.DataFrame, snapshot_dir: Path) -> pd.DataFrame:
     return build_hierarchy(frame, read_snapshot(snapshot_dir, "items"), read_snapshot(snapshot_dir, "stores"))
 
 
-def calibrate(model_dir: Path, train_dir: Path, snapshot_dir: Path, run_date: dt.date) -> dict:
+def calibrate(model_dir: Path, train_dir: Path, snapshot_dir: Path, run_date: dt.date, bins: int = 1) -> dict:
     """The quantile coefficients of the model trained on ``run_date`` and their validation coverage."""
     frame = feature_sets.read_feature_set(train_dir)
     origin = as_day(run_date) - pd.Timedelta(days=VALID_DAYS)
@@ -86,10 +86,10 @@ def calibrate(model_dir: Path, train_dir: Path, snapshot_dir: Path, run_date: dt
     days = pd.date_range(origin + pd.Timedelta(days=1), periods=VALID_DAYS)
     point = levels.aggregate(levels.matrix(valid, days, "forecast"))
     actual = levels.aggregate(levels.matrix(valid, days, F.TARGET))
-    coefficients = Q.fit_coefficients(point, actual)
+    coefficients = Q.fit_coefficients(point, actual, bins=bins)
     return {"date": as_day(run_date).date().isoformat(), "quantiles": list(Q.QUANTILES),
             "validation_window": [days[0].date().isoformat(), days[-1].date().isoformat()],
-            "series": len(levels.series), "coefficients": coefficients,
+            "series": len(levels.series), "bins": bins, "coefficients": coefficients,
             "validation_coverage": Q.coverage(Q.model_quantiles(point, coefficients), actual)}
 
 
