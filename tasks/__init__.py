@@ -2,7 +2,7 @@
 
 ``snapshot`` (ExtractSnapshot, CheckSnapshot) → ``features`` (BuildFeatures, BuildTrainingFeatures)
 → ``model`` (TrainModel, CompileModel, PromoteModel) → ``forecast`` (ScoreForecast, DailyForecast)
-→ ``quantiles`` (CalibrateQuantiles, ForecastQuantiles)
+→ ``quantiles`` (CalibrateQuantiles, ForecastQuantiles) → ``monitoring`` (Monitor)
 → ``evaluate`` (Evaluate, Backtest) → ``report`` (Report, BacktestReport). Where outputs live and
 what makes them complete: ``outputs``. Configuration: ``config``.
 """
@@ -10,6 +10,7 @@ from tasks.evaluate import ActualsRecorded, Backtest, Evaluate
 from tasks.features import BuildFeatures, BuildTrainingFeatures
 from tasks.forecast import DailyForecast, RunRefused, ScoreForecast
 from tasks.model import CompileModel, PromoteModel, TrainModel
+from tasks.monitoring import Monitor
 from tasks.quantiles import CalibrateQuantiles, ForecastQuantiles
 from tasks.report import BacktestReport, Report
 from tasks.snapshot import CheckSnapshot, ExtractSnapshot
@@ -17,6 +18,6 @@ from tasks.snapshot import CheckSnapshot, ExtractSnapshot
 __all__ = [
     "ActualsRecorded", "Backtest", "BacktestReport", "BuildFeatures", "BuildTrainingFeatures", "CalibrateQuantiles",
     "CheckSnapshot", "ForecastQuantiles",
-    "CompileModel", "DailyForecast", "Evaluate", "ExtractSnapshot", "PromoteModel", "Report", "RunRefused",
+    "CompileModel", "DailyForecast", "Evaluate", "ExtractSnapshot", "Monitor", "PromoteModel", "Report", "RunRefused",
     "ScoreForecast", "TrainModel",
 ]

@@ -16,16 +16,19 @@ from pipeline.core.days import as_day
 from pipeline.data import storage
 from pipeline.data.snapshot import read_snapshot
 from pipeline.stages import evaluate
+from pipeline.stages.monitoring import read_monitoring
 from pipeline.stages.report.panels import HISTORY_DAYS
 
 ALL = "all"  # the item and store of a total over every series
 
 
 def load_run_inputs(forecast_dir: Path, snapshot_dir: Path, later_snapshot_dir: Path, metrics_dir: Path,
-                    model_dir: Path, run_date: dt.date, history_days: int = HISTORY_DAYS) -> dict:
+                    model_dir: Path, run_date: dt.date, history_days: int = HISTORY_DAYS,
+                    monitoring_dir: Path | None = None) -> dict:
     """The keyword arguments of ``render_run_report`` from a run's folders.
 
-    ``later_snapshot_dir``: the snapshot of the last forecast day (the actuals, as Evaluate took them).
+    ``later_snapshot_dir``: the snapshot of the last forecast day (the actuals, as Evaluate took them);
+    ``monitoring_dir``: the run date's Monitor folder (its section is left out when there is none).
     """
     forecast = pd.read_parquet(Path(forecast_dir) / "forecast.parquet")
     forecast = forecast.astype({"item_id": str, "store_id": str, "units": np.float64})
@@ -51,4 +54,5 @@ def load_run_inputs(forecast_dir: Path, snapshot_dir: Path, later_snapshot_dir: 
                       for name in evaluate.BASELINES if (totals["model"] == name).any()},
         "model_info": metadata,
         "history_days": history_days,
+        "monitoring": read_monitoring(monitoring_dir),
     }

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from pipeline.core.days import as_day
 from pipeline.stages import evaluate
+from pipeline.stages.monitoring import status_line
 from pipeline.stages.report import backtest, tables
 from pipeline.stages.report.charts import bar_chart
 from pipeline.stages.report.panels import HISTORY_DAYS, forecast_charts
@@ -75,7 +76,7 @@ def render_run_report(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd
                       metrics_table: pd.DataFrame, importances: dict[str, float], run_date: dt.date,
                       model_date: dt.date, *, stores: pd.DataFrame | None = None,
                       baselines: dict[str, pd.DataFrame] | None = None, model_info: dict | None = None,
-                      history_days: int = HISTORY_DAYS) -> str:
+                      history_days: int = HISTORY_DAYS, monitoring: dict | None = None) -> str:
     """The report of one run date as a self-contained HTML page.
 
     ``forecast``, ``actuals``: long (item_id, store_id, date, units) over the forecast days;
@@ -83,7 +84,9 @@ def render_run_report(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd
     ``metrics_table``: as written by ``pipeline.stages.evaluate`` (as_of, model, metric, level, value);
     ``importances``: feature → gain; ``stores``: store_id → state_id (default: the store id's prefix);
     ``baselines``: name → long forecast frame, drawn dashed on the total chart;
-    ``model_info``: the model's ``metadata.json`` (training window, iterations), for a footnote.
+    ``model_info``: the model's ``metadata.json`` (training window, iterations), for a footnote;
+    ``monitoring``: the run date's ``monitoring.json`` (``pipeline.stages.monitoring``), its checks
+    listed red / green in a Monitoring section; none when None.
     """
     run = as_day(run_date).date()
     fdays = pd.to_datetime(forecast["date"])
@@ -98,7 +101,9 @@ def render_run_report(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd
         charts=charts, legend_roles=[("actual", "solid"), (evaluate.MODEL, "solid")]
         + [(n, "dashed") for n in charts.baselines],
         models=models, rows=rows, levels=levels, importance=importance(importances),
-        about=_about(model_date, info), commit=str(info["code_commit"])[:12] if info.get("code_commit") else None)
+        about=_about(model_date, info), commit=str(info["code_commit"])[:12] if info.get("code_commit") else None,
+        monitoring=monitoring,
+        monitoring_line=status_line(monitoring).removeprefix("monitoring: ") if monitoring else None)
 
 
 def render_backtest_report(wrmsse_table: pd.DataFrame, start: dt.date, stop: dt.date) -> str:
