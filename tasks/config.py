@@ -145,6 +145,15 @@ class compiler(luigi.Config):  # noqa: N801
     nthread = luigi.IntParameter(default=2, description="parallel gcc processes")
 
 
+def monitoring_thresholds():
+    """The ``[monitoring]`` section: any field of ``pipeline.core.monitoring.MonitorThresholds`` by name (the
+    rest keep their defaults there, where each is documented); an unknown name is refused."""
+    from pipeline.core.monitoring import MonitorThresholds
+
+    parser = luigi.configuration.get_config()
+    return MonitorThresholds.from_mapping(dict(parser.items("monitoring")) if parser.has_section("monitoring") else {})
+
+
 def quality_settings() -> dict:
     """Every significant ``[quality]`` setting: what shapes a check's verdict and report."""
     cfg = quality()
@@ -158,6 +167,7 @@ def check_settings() -> None:
 
     forecast_spec()
     quantiles().settings()
+    monitoring_thresholds()
     training().schedule()
     training().pinned_model()
     if training().refit and scheduler_address() not in ("", "synchronous"):

@@ -12,23 +12,15 @@ import dataclasses
 import datetime as dt
 import logging
 
-import luigi
-
-from pipeline.core.monitoring import MATURED_RUNS, MonitorThresholds
+from pipeline.core.monitoring import MATURED_RUNS
 from pipeline.stages import monitoring
+from tasks import config
 from tasks.forecast import ScoreForecast
 from tasks.outputs import DatedTask
 from tasks.quantiles import ForecastQuantiles
 from tasks.snapshot import ExtractSnapshot
 
 log = logging.getLogger("pipeline")
-SECTION = "monitoring"
-
-
-def thresholds() -> MonitorThresholds:
-    """The ``[monitoring]`` thresholds of the configuration (every field not given keeps its default)."""
-    cfg = luigi.configuration.get_config()
-    return MonitorThresholds.from_mapping(dict(cfg.items(SECTION)) if cfg.has_section(SECTION) else {})
 
 
 class Monitor(DatedTask):
@@ -38,7 +30,7 @@ class Monitor(DatedTask):
     files = monitoring.FILES
 
     def settings(self) -> dict:
-        return {"thresholds": dataclasses.asdict(thresholds())}
+        return {"thresholds": dataclasses.asdict(config.monitoring_thresholds())}
 
     def requires(self):
         return {"forecast": ScoreForecast(self.date), "snapshot": ExtractSnapshot(self.date)}
@@ -51,7 +43,7 @@ class Monitor(DatedTask):
     def run(self):
         result = monitoring.monitor(self.input()["snapshot"].path, self.input()["forecast"].path, self.date,
                                     forecasts=self.earlier(ScoreForecast), quantiles=self.earlier(ForecastQuantiles),
-                                    thresholds=thresholds())
+                                    thresholds=config.monitoring_thresholds())
         with self.writing() as tmp:
             monitoring.write_monitoring(result, tmp)
         line = monitoring.status_line(result)
