@@ -79,7 +79,8 @@ class RunRefused(PipelineTask):
 
 
 class DailyForecast(luigi.WrapperTask):
-    """The cron entry point: the forecast of ``date`` (default: yesterday when the task is built), point and quantiles.
+    """The cron entry point: the forecast of ``date`` (default: yesterday when the task is built): point,
+    quantiles and the day's monitoring.
 
     A date whose sales were never recorded (after the data's end, a clock far ahead of the
     data), or a configuration out of range, schedules one failing task with the reason, not a
@@ -110,6 +111,8 @@ class DailyForecast(luigi.WrapperTask):
                         engine.dispose()
         if self._missing:
             return RunRefused(self.date, self._missing)
-        from tasks.quantiles import ForecastQuantiles  # the layer above: quantiles need the point forecast
+        # the tasks that build on the point forecast (imported here: their modules import this one)
+        from tasks.monitoring import Monitor
+        from tasks.quantiles import ForecastQuantiles
 
-        return [ScoreForecast(self.date), ForecastQuantiles(self.date)]
+        return [ScoreForecast(self.date), ForecastQuantiles(self.date), Monitor(self.date)]
