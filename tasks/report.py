@@ -15,20 +15,22 @@ from tasks.forecast import ScoreForecast
 from tasks.model import TrainModel
 from tasks.monitoring import Monitor
 from tasks.outputs import DatedTask, Fingerprinted
+from tasks.quantiles import ForecastQuantiles
 from tasks.snapshot import ExtractSnapshot
 from tasks.evaluate import Backtest, Evaluate
 
 
 class Report(DatedTask):
-    """``data/reports/<date>/index.html``: forecast vs actuals, metrics against the baselines, feature importance,
-    the run date's monitoring checks."""
+    """``data/reports/<date>/index.html``: forecast vs actuals, the quantiles' fan charts, metrics against the
+    baselines, feature importance, the run date's monitoring checks."""
 
     stage = "reports"
     files = ("index.html",)
 
     def requires(self):
         return {"metrics": Evaluate(self.date), "forecast": ScoreForecast(self.date),
-                "snapshot": ExtractSnapshot(self.date), "monitoring": Monitor(self.date)}
+                "snapshot": ExtractSnapshot(self.date), "monitoring": Monitor(self.date),
+                "quantiles": ForecastQuantiles(self.date)}
 
     def run(self):
         # Both are done by now, so these dynamic dependencies only name them: the snapshot of the last
@@ -40,7 +42,8 @@ class Report(DatedTask):
                               TrainModel(dt.date.fromisoformat(served))]
         inputs = report.load_run_inputs(self.input()["forecast"].path, self.input()["snapshot"].path, later.path,
                                         self.input()["metrics"].path, model.path, self.date,
-                                        monitoring_dir=self.input()["monitoring"].path)
+                                        monitoring_dir=self.input()["monitoring"].path,
+                                        quantiles_dir=self.input()["quantiles"].path)
         page = report.render_run_report(**inputs)
         with self.writing() as tmp:
             report.write_page(tmp / "index.html", page)

@@ -184,3 +184,19 @@ def test_the_bins_setting_makes_new_quantiles_beside_the_old(chain_env):
     assert new_folder != old_folder and ScoreForecast(date=RUN_DATE).output().path == forecast  # the point forecast is kept
     assert calibration["bins"] == 3 and len(calibration["coefficients"]["item_store"]["edges"]) == 2
     assert new_bytes != old_bytes and (old_folder / "quantiles.parquet").read_bytes() == old_bytes
+
+
+@pytest.mark.prebuilt_chain
+def test_the_report_draws_the_runs_quantiles_as_fan_charts(chain_env):
+    import re
+
+    from tasks import Report
+    from tests.conftest import RUN_DATE
+
+    assert chain_env.build([Report(date=RUN_DATE)]).status.name == "SUCCESS"
+    page = (Report(date=RUN_DATE).output().path / "index.html").read_text()
+    section = page[page.index('<section id="uncertainty">'):]
+    section = section[:section.index("</section>")]
+    assert sorted(re.findall(r'data-plot="(fan-[^"]+)"', section)) == ["fan-state-CA", "fan-state-TX", "fan-state-WI",
+                                                                      "fan-total"]
+    assert "of the days inside the 95 % interval" in section

@@ -124,11 +124,12 @@ def _with_rc(draw):
 def line_chart(series: list[Series], *, plot_id: str, title: str, width: int = 1160, height: int = 320,
                x_range: tuple | None = None, shade: tuple | None = None, marker: tuple | None = None,
                y_label: str = "units per day", x_label: str = "date", tick_every: int = 7,
-               tick_anchor=None, compact: bool = False, y_digits: int | None = None) -> str:
+               tick_anchor=None, compact: bool = False, y_digits: int | None = None, bands: tuple = ()) -> str:
     """An SVG line chart of ``series`` over dates, with axes, grid, labelled axes and an optional shaded span.
 
     ``shade``: (start, end) timestamps of the forecast period; ``marker``: (timestamp, text)
-    for a vertical line (the run date); date ticks every ``tick_every`` days from ``tick_anchor``.
+    for a vertical line (the run date); date ticks every ``tick_every`` days from ``tick_anchor``;
+    ``bands``: ``(x, low, high, role, opacity)`` areas under the lines (a fan chart's intervals).
     """
     size = 11 if compact else 12
     left, right = (46 if compact else 64), 12
@@ -138,7 +139,8 @@ def line_chart(series: list[Series], *, plot_id: str, title: str, width: int = 1
         xs = [pd.Timestamp(x) for s in series for x in s.x]
         x_range = (min(xs), max(xs)) if xs else (pd.Timestamp("2000-01-01"), pd.Timestamp("2000-01-02"))
     x0, x1 = (pd.Timestamp(x) for x in x_range)
-    values = np.concatenate([np.asarray(s.y, dtype=float) for s in drawn]) if drawn else np.array([0.0])
+    values = np.concatenate([np.asarray(s.y, dtype=float) for s in drawn] + [np.asarray(b[2], dtype=float) for b in bands]
+                            ) if drawn else np.array([0.0])
     values = values[np.isfinite(values)]
     lo = min(0.0, float(values.min())) if values.size else 0.0
     hi = max(0.0, float(values.max())) if values.size else 1.0
@@ -166,6 +168,9 @@ def line_chart(series: list[Series], *, plot_id: str, title: str, width: int = 1
             ax.annotate(marker[1], xy=(mx, 1), xycoords=("data", "axes fraction"), xytext=(4, -size),
                         textcoords="offset points", color=INK["marker_label"], fontproperties=font(size * 0.92))
     _axis_labels(ax, x_label, y_label, size)
+    for x, low, high, role, opacity in bands:
+        ax.fill_between(_dates(x), np.asarray(low, dtype=float), np.asarray(high, dtype=float), color=colour(role),
+                        alpha=opacity, linewidth=0, zorder=1.8)
     marks = []
     for k, s in enumerate(series):
         x, y = _dates(s.x) if len(s.x) else np.array([]), np.asarray(s.y, dtype=float)

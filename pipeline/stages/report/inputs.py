@@ -24,11 +24,12 @@ ALL = "all"  # the item and store of a total over every series
 
 def load_run_inputs(forecast_dir: Path, snapshot_dir: Path, later_snapshot_dir: Path, metrics_dir: Path,
                     model_dir: Path, run_date: dt.date, history_days: int = HISTORY_DAYS,
-                    monitoring_dir: Path | None = None) -> dict:
+                    monitoring_dir: Path | None = None, quantiles_dir: Path | None = None) -> dict:
     """The keyword arguments of ``render_run_report`` from a run's folders.
 
     ``later_snapshot_dir``: the snapshot of the last forecast day (the actuals, as Evaluate took them);
-    ``monitoring_dir``: the run date's Monitor folder (its section is left out when there is none).
+    ``monitoring_dir``: the run date's Monitor folder (its section is left out when there is none);
+    ``quantiles_dir``: the run's ForecastQuantiles folder (the fan charts of the total and each state).
     """
     forecast = pd.read_parquet(Path(forecast_dir) / "forecast.parquet")
     forecast = forecast.astype({"item_id": str, "store_id": str, "units": np.float64})
@@ -55,4 +56,6 @@ def load_run_inputs(forecast_dir: Path, snapshot_dir: Path, later_snapshot_dir: 
         "model_info": metadata,
         "history_days": history_days,
         "monitoring": read_monitoring(monitoring_dir),
+        "quantiles": None if quantiles_dir is None else pd.read_parquet(
+            Path(quantiles_dir) / "quantiles.parquet", filters=[("level", "in", ["total", "state"])]),
     }

@@ -22,6 +22,7 @@ from pipeline.stages import evaluate
 from pipeline.stages.monitoring import status_line
 from pipeline.stages.report import backtest, tables
 from pipeline.stages.report.charts import bar_chart
+from pipeline.stages.report.fans import fan_charts
 from pipeline.stages.report.panels import HISTORY_DAYS, forecast_charts
 from pipeline.stages.report.style import colour, fmt, fmt_pct, label
 
@@ -76,7 +77,8 @@ def render_run_report(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd
                       metrics_table: pd.DataFrame, importances: dict[str, float], run_date: dt.date,
                       model_date: dt.date, *, stores: pd.DataFrame | None = None,
                       baselines: dict[str, pd.DataFrame] | None = None, model_info: dict | None = None,
-                      history_days: int = HISTORY_DAYS, monitoring: dict | None = None) -> str:
+                      history_days: int = HISTORY_DAYS, monitoring: dict | None = None,
+                      quantiles: pd.DataFrame | None = None) -> str:
     """The report of one run date as a self-contained HTML page.
 
     ``forecast``, ``actuals``: long (item_id, store_id, date, units) over the forecast days;
@@ -86,7 +88,8 @@ def render_run_report(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd
     ``baselines``: name → long forecast frame, drawn dashed on the total chart;
     ``model_info``: the model's ``metadata.json`` (training window, iterations), for a footnote;
     ``monitoring``: the run date's ``monitoring.json`` (``pipeline.stages.monitoring``), its checks
-    listed red / green in a Monitoring section; none when None.
+    listed red / green in a Monitoring section; none when None. ``quantiles``: the run's quantile
+    table (``pipeline.stages.quantiles``), drawn as fan charts of the total and each state.
     """
     run = as_day(run_date).date()
     fdays = pd.to_datetime(forecast["date"])
@@ -94,6 +97,10 @@ def render_run_report(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd
                              history_days=history_days)
     models, rows, levels = tables.metric_rows(metrics_table)
     info = model_info or {}
+    fans = [] if quantiles is None else fan_charts(
+        quantiles, history, actuals, run, stores if stores is not None else pd.DataFrame(
+            {"store_id": sorted(set(forecast["store_id"].astype(str)))}).assign(
+            state_id=lambda d: d["store_id"].str.split("_").str[0]))
     return ENV.get_template("run.html.j2").render(
         title=f"Forecast report {run}", run=run, model_date=pd.Timestamp(model_date).date(),
         period=f"{fdays.min().date()} → {fdays.max().date()}" if len(fdays) else "no forecast days",
@@ -102,7 +109,7 @@ def render_run_report(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd
         + [(n, "dashed") for n in charts.baselines],
         models=models, rows=rows, levels=levels, importance=importance(importances),
         about=_about(model_date, info), commit=str(info["code_commit"])[:12] if info.get("code_commit") else None,
-        monitoring=monitoring,
+        monitoring=monitoring, fans=fans,
         monitoring_line=status_line(monitoring).removeprefix("monitoring: ") if monitoring else None)
 
 
