@@ -125,7 +125,7 @@ class quantiles(luigi.Config):  # noqa: N801
     """The ``[quantiles]`` section: how the quantile forecasts are made (``pipeline.core.quantiles``)."""
 
     bins = luigi.IntParameter(
-        default=1, description="size bins of the forecast, each level's coefficients fitted per bin (1: one set)")
+        default=5, description="size bins of the forecast, each level's coefficients fitted per bin (1: one set)")
 
     def settings(self) -> dict:
         if self.bins < 1:
