@@ -289,6 +289,8 @@ def test_monitor_of_the_tiny_world_writes_its_checks_and_the_report_lists_them(c
     from tests.conftest import RUN_DATE
 
     day = dt.timedelta(days=1)
+    # DailyForecast made the run date's monitoring with the chain (no earlier runs then): made again here
+    shutil.rmtree(Monitor(date=RUN_DATE).output().path)
     forecast = pd.read_parquet(ScoreForecast(date=RUN_DATE).output().path / "forecast.parquet")
     quantiles = pd.read_parquet(ForecastQuantiles(date=RUN_DATE).output().path / "quantiles.parquet")
     # yesterday's run, by hand: today's forecast one day earlier and 10 % higher, today's quantiles one day earlier
