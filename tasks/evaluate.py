@@ -55,12 +55,12 @@ class Evaluate(DatedTask):
 
 
 class Backtest(Fingerprinted):
-    """The chain and ``Evaluate`` for every date in [start, stop), and WRMSSE per date and model."""
+    """The chain and ``Evaluate`` for every date in [start, stop): WRMSSE per date and model, WSPL of the quantiles."""
 
     start = RunDateParameter()
     stop = RunDateParameter(description="exclusive, as in Luigi's range tools")
     in_path = ("start", "stop")
-    files = ("wrmsse.csv",)
+    files = ("wrmsse.csv", "wspl.csv")
 
     def home(self):
         return config.data_dir() / "backtests" / f"{self.start}_{self.stop}"
@@ -72,9 +72,10 @@ class Backtest(Fingerprinted):
         return [Evaluate(d) for d in self.dates()]
 
     def run(self):
-        table = evaluate.backtest_table({t.date: inp.file("metrics.parquet")
-                                         for t, inp in zip(self.requires(), self.input())})
+        files = {t.date: inp.file("metrics.parquet") for t, inp in zip(self.requires(), self.input())}
         with self.writing() as tmp:
-            buf = io.StringIO()
-            table.to_csv(buf, index=False, float_format="%.6f", date_format="%Y-%m-%d")
-            (tmp / "wrmsse.csv").write_text(buf.getvalue())
+            for metric in ("wrmsse", "wspl"):
+                buf = io.StringIO()
+                evaluate.backtest_table(files, metric).to_csv(buf, index=False, float_format="%.6f",
+                                                              date_format="%Y-%m-%d")
+                (tmp / f"{metric}.csv").write_text(buf.getvalue())

@@ -83,3 +83,9 @@ def test_backtest_table(chain_env):
     metrics = pd.read_parquet(out(chain_env.data, "metrics", "2016-05-22") / "metrics.parquet")
     expected = metrics.query("model == 'seasonal_naive' and metric == 'wrmsse' and level == 'all'")["value"].iloc[0]
     assert table.loc[1, "seasonal_naive"] == pytest.approx(expected, abs=1e-6)
+    # the quantile forecasts over the backtest: WSPL of the model and of seasonal naive, the model's coverage
+    wspl = pd.read_csv(out(chain_env.data, "backtests", "2016-05-21_2016-05-23") / "wspl.csv")
+    assert list(wspl.columns) == ["date", "model", "seasonal_naive", "coverage_95"]
+    assert wspl["date"].tolist() == ["2016-05-21", "2016-05-22"]
+    expected = metrics.query("model == 'model' and metric == 'wspl' and level == 'all'")["value"].iloc[0]
+    assert wspl.loc[1, "model"] == pytest.approx(expected, abs=1e-6) and 0 < wspl.loc[1, "coverage_95"] <= 1

@@ -130,9 +130,18 @@ def actuals_recorded(engine: sa.Engine, run_date: dt.date, horizon: int = 28) ->
     return found is not None
 
 
-def backtest_table(metric_files: dict[dt.date, Path]) -> pd.DataFrame:
-    """WRMSSE per run date (rows) and model (columns) from each date's ``metrics.parquet``."""
+def backtest_table(metric_files: dict[dt.date, Path], metric: str = "wrmsse") -> pd.DataFrame:
+    """``metric`` over all levels per run date (rows) and model (columns) from each date's ``metrics.parquet``.
+
+    ``wrmsse``: the model and every baseline; ``wspl``: the model's quantiles and seasonal naive's, with
+    the model's series-level 95 % coverage (``coverage_95``) beside them.
+    """
     frames = [pd.read_parquet(p) for _, p in sorted(metric_files.items())]
     table = pd.concat(frames, ignore_index=True)
-    wide = table[(table["metric"] == "wrmsse") & (table["level"] == "all")].pivot(index="as_of", columns="model", values="value")
-    return wide[[MODEL, *BASELINES]].rename_axis(None, axis=1).reset_index().rename(columns={"as_of": "date"})
+    wide = table[(table["metric"] == metric) & (table["level"] == "all")].pivot(index="as_of", columns="model", values="value")
+    if metric == "wspl":
+        cover = table[(table["metric"] == "coverage_95") & (table["model"] == MODEL)].set_index("as_of")["value"]
+        wide = wide[[MODEL, "seasonal_naive"]].assign(coverage_95=cover)
+    else:
+        wide = wide[[MODEL, *BASELINES]]
+    return wide.rename_axis(None, axis=1).reset_index().rename(columns={"as_of": "date"})
