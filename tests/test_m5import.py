@@ -336,7 +336,8 @@ def refused(engine, folder, **kwargs) -> str:
     return str(err.value)
 
 
-@pytest.fixture(params=["empty", "filled"])
+# into a filled database: the same checks on a copy of an imported world, slower (the slow tier runs them)
+@pytest.fixture(params=["empty", pytest.param("filled", marks=pytest.mark.slow)])
 def target(request, imported, tmp_path):
     """A database to import into: a new SQLite file, or a copy of one the good files were imported into."""
     return fresh(tmp_path)[1] if request.param == "empty" else copy_of_imported(imported, tmp_path)[1]
@@ -345,8 +346,8 @@ def target(request, imported, tmp_path):
 def on_both(cases: dict, while_writing) -> list:
     """(case, database) pairs: every case into an empty database; into a filled one as well where the
     failure comes while writing (the file checks before the transaction cannot change anything)."""
-    return [pytest.param(case, kind, id=f"{kind}-{case}") for case in cases
-            for kind in (("empty", "filled") if while_writing(case) else ("empty",))]
+    return [pytest.param(case, kind, id=f"{kind}-{case}", marks=[pytest.mark.slow] if kind == "filled" else [])
+            for case in cases for kind in (("empty", "filled") if while_writing(case) else ("empty",))]
 
 
 @pytest.fixture(scope="module")
