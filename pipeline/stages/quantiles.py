@@ -23,12 +23,12 @@ from pipeline.core import features as F
 from pipeline.core import quantiles as Q
 from pipeline.core.days import as_day
 from pipeline.core.hierarchy import LEVELS, aggregation_plan, build_hierarchy, check_hierarchy, level_codes, sum_up
-from pipeline.core.series import SERIES_KEY, SeriesIndexer
+from pipeline.core.series import SeriesIndexer
 from pipeline.data import storage
 from pipeline.data.snapshot import read_snapshot
-from pipeline.stages import features as feature_sets
+from pipeline.stages.promote import validation_forecast, validation_rows
 from pipeline.stages.score import submission_suffix
-from pipeline.stages.train import VALID_DAYS, encode, load_model
+from pipeline.stages.train import VALID_DAYS
 
 KEY_COLUMNS = ["state_id", "store_id", "cat_id", "dept_id", "item_id"]
 
@@ -77,14 +77,8 @@ def hierarchy_of(frame: pd.DataFrame, snapshot_dir: Path) -> pd.DataFrame:
 
 def calibrate(model_dir: Path, train_dir: Path, snapshot_dir: Path, run_date: dt.date, bins: int = 1) -> dict:
     """The quantile coefficients of the model trained on ``run_date`` and their validation coverage."""
-    frame = feature_sets.read_feature_set(train_dir)
-    origin = as_day(run_date) - pd.Timedelta(days=VALID_DAYS)
-    valid = frame[frame["date"] > origin].copy()
-    valid[SERIES_KEY] = valid[SERIES_KEY].astype(str)
-    full = valid.groupby(SERIES_KEY, observed=True)["date"].transform("size") == VALID_DAYS
-    valid = valid[full].reset_index(drop=True)
-    booster, meta = load_model(model_dir, for_validation=True)  # the model that had not seen these days
-    valid["forecast"] = np.clip(booster.predict(encode(valid, meta["vocab"], meta["features"])), 0.0, None)
+    valid, origin = validation_rows(train_dir, run_date)  # the rows promotion scores the model on
+    valid["forecast"] = validation_forecast(model_dir, valid)
     levels = Levels(hierarchy_of(valid, snapshot_dir))
     days = pd.date_range(origin + pd.Timedelta(days=1), periods=VALID_DAYS)
     point = levels.aggregate(levels.matrix(valid, days, "forecast"))
