@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 
 from pipeline.core.errors import DataError
 from pipeline.core.features import (AGE_CAP, FEATURES, ID_COLUMNS, LAGS, MEAN_WINDOWS, STD_WINDOWS, ZERO_WINDOW)
-from pipeline.core.spec import MIN_LAG
+from pipeline.core.spec import MIN_LAG, ForecastSpec
 
 NAN = math.nan
 EVENT_COLUMNS = ("event_name_1", "event_type_1", "event_name_2", "event_type_2")
@@ -105,7 +105,8 @@ class SeriesHistory:
 
 
 def target_dates(run_date: dt.date, horizon: int) -> list[dt.date]:
-    return [run_date + dt.timedelta(days=h) for h in range(1, horizon + 1)]
+    """The forecast's days as dates (:meth:`pipeline.core.spec.ForecastSpec.target_dates`)."""
+    return [d.date() for d in ForecastSpec(horizon=horizon).target_dates(run_date)]
 
 
 def series_features(history: SeriesHistory, calendar: Calendar, run_date: dt.date, horizon: int = 28,
@@ -117,8 +118,7 @@ def series_features(history: SeriesHistory, calendar: Calendar, run_date: dt.dat
     engine stores them as float32, which the model's encoding does to these too.
     ``price_overrides``: Walmart week → the series' price in that week (weeks of the forecast).
     """
-    if not 1 <= horizon <= MIN_LAG:
-        raise ValueError(f"horizon must be 1..{MIN_LAG} days, not {horizon}")
+    days = target_dates(run_date, horizon)  # ValueError for a horizon outside 1..MIN_LAG (ForecastSpec)
     start = calendar.start
     n_days = (run_date - start).days + 1
     values: list[float] = [NAN] * max(n_days, 0)
@@ -130,9 +130,9 @@ def series_features(history: SeriesHistory, calendar: Calendar, run_date: dt.dat
     sold = [i for i, v in enumerate(values) if v == v and v > 0]
     first_sale = sold[0] if sold else None
 
-    prices = _price_features(history, calendar, run_date, horizon, price_overrides or {})
+    prices = _price_features(history, calendar, days, price_overrides or {})
     rows = []
-    for h, target in enumerate(target_dates(run_date, horizon)):
+    for h, target in enumerate(days):
         t = (target - start).days
         cal = calendar.day(target)
         row: dict = {"item_id": history.item_id, "store_id": history.store_id, "date": target}
@@ -197,14 +197,14 @@ def _store_panel(weekly: Mapping[int, float], calendar: Calendar) -> list[float]
     return recorded
 
 
-def _price_features(history: SeriesHistory, calendar: Calendar, run_date: dt.date, horizon: int,
+def _price_features(history: SeriesHistory, calendar: Calendar, days: list[dt.date],
                     overrides: Mapping[int, float]) -> list[dict]:
     """sell_price, price_norm, price_change and price_rel_stores of each target day."""
-    target_weeks = [calendar.day(d).wm_yr_wk for d in target_dates(run_date, horizon)]
+    target_weeks = [calendar.day(d).wm_yr_wk for d in days]
     unknown = sorted(set(overrides) - set(target_weeks))
     if unknown:
         raise ValueError(f"price override for Walmart week {unknown[0]}, which holds none of the forecast's days "
-                         f"({target_dates(run_date, horizon)[0]}..{target_dates(run_date, horizon)[-1]}: weeks "
+                         f"({days[0]}..{days[-1]}: weeks "
                          f"{', '.join(str(w) for w in dict.fromkeys(target_weeks))})")
     own_recorded = _store_panel(history.prices.get(history.store_id, {}), calendar)
     own = _filled(own_recorded)
