@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from pipeline.core import online
 from pipeline.core.errors import PipelineError
 from pipeline.data import db, storage
-from pipeline.data.series_history import UnknownSeries, check_indexes, read_calendar, read_series
+from pipeline.data.series_history import UnknownSeries, check_indexes, read_calendar, read_series, series_ids
 from pipeline.data.source_state import missing_run_date
 from pipeline.stages.compile import CompiledModel
 
@@ -91,12 +91,19 @@ class Backend:
         self._serving: dict[dt.date, ServingModel] = {}
         self._lock = threading.Lock()
         self._calendar: tuple | None = None
+        self._tables: set[str] = set()  # the pipeline's own tables seen to exist (made by the first run)
+        self._quantile_tables: dict[dt.date, dict] = {}
 
     # ---- the published forecasts -------------------------------------------------------------
 
+    def _has_table(self, name: str) -> bool:
+        if name not in self._tables and sa.inspect(self.engine).has_table(name):
+            self._tables.add(name)
+        return name in self._tables
+
     def newest_run(self) -> dt.date | None:
         """The newest run date with a published forecast, or None."""
-        if not sa.inspect(self.engine).has_table("forecasts"):
+        if not self._has_table("forecasts"):
             return None
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.max(db.forecasts.c.as_of))).scalar()
@@ -130,10 +137,13 @@ class Backend:
         us, values = found
         return [{f"{u:g}": float(v) for u, v in zip(us, day)} for day in values.T]
 
-    @functools.lru_cache(maxsize=4)  # noqa: B019 - one Backend per process
     def _quantile_table(self, as_of: dt.date) -> dict | None:
+        """The run's item × store quantiles by series; kept once read (the last few runs), never a miss: a
+        run's quantiles may be written after a first request for them."""
         from tasks.quantiles import ForecastQuantiles
 
+        if as_of in self._quantile_tables:
+            return self._quantile_tables[as_of]
         target = ForecastQuantiles(as_of).output()
         if not target.exists():
             return None
@@ -143,11 +153,15 @@ class Backend:
         for (item, store), part in frame.groupby(["item_id", "store_id"], sort=False):
             part = part.sort_values("quantile")
             out[(item, store)] = (part["quantile"].tolist(), part[days].to_numpy(dtype=np.float64))
+        with self._lock:
+            if len(self._quantile_tables) >= 4:  # a few runs' tables in memory (one is ~30 MB at full scale)
+                self._quantile_tables.pop(min(self._quantile_tables))
+            self._quantile_tables[as_of] = out
         return out
 
     def recent_runs(self, n: int) -> list[dict]:
         """The ``n`` newest published runs: run date, rows, total units (newest first)."""
-        if not sa.inspect(self.engine).has_table("forecasts"):
+        if not self._has_table("forecasts"):
             return []
         f = db.forecasts.c
         with self.engine.connect() as conn:
@@ -157,7 +171,7 @@ class Backend:
 
     def accuracy_history(self, n: int) -> pd.DataFrame:
         """WRMSSE (all levels) of the model and the baselines for the ``n`` newest evaluated runs."""
-        if not sa.inspect(self.engine).has_table("forecast_metrics"):
+        if not self._has_table("forecast_metrics"):
             return pd.DataFrame(columns=["as_of", "model", "value"])
         m = db.forecast_metrics.c
         with self.engine.connect() as conn:
@@ -228,16 +242,16 @@ class Backend:
 
     def check_series_ids(self, store_id: str, item_id: str) -> None:
         with self.engine.connect() as conn:
-            if conn.execute(sa.select(db.stores.c.store_id).where(db.stores.c.store_id == store_id)).first() is None:
-                raise NotFound(f"store {store_id!r} is not in the stores table")
-            if conn.execute(sa.select(db.items.c.item_id).where(db.items.c.item_id == item_id)).first() is None:
-                raise NotFound(f"item {item_id!r} is not in the items table")
+            try:
+                series_ids(conn, item_id, store_id)
+            except UnknownSeries as exc:
+                raise NotFound(str(exc)) from None
 
-    def features(self, store_id: str, item_id: str, as_of: dt.date,
-                 prices: dict[int, float] | None = None) -> list[dict]:
+    def features(self, store_id: str, item_id: str, as_of: dt.date, prices: dict[int, float] | None = None,
+                 calendar: online.Calendar | None = None) -> list[dict]:
         """The online feature rows of one series for the forecast of ``as_of`` (one per target day)."""
         self.checked_date(as_of)
-        calendar = self.calendar()
+        calendar = calendar or self.calendar()
         with self.engine.connect() as conn:
             try:
                 history = read_series(conn, item_id, store_id, as_of)
@@ -256,9 +270,9 @@ class Backend:
         if beyond:
             raise Unsupported(f"the model of {model.date} uses features the online path does not compute: "
                               f"{', '.join(beyond)} ([features] pooled needs every series of the store)")
-        rows = self.features(store_id, item_id, as_of, prices)
-        units = model.predict(model.matrix(rows))
         calendar = self.calendar()
+        rows = self.features(store_id, item_id, as_of, prices, calendar)
+        units = model.predict(model.matrix(rows))
         return model, [{"date": r["date"], "horizon": h, "units": float(u), "wm_yr_wk": calendar.day(r["date"]).wm_yr_wk,
                         "sell_price": None if r["sell_price"] != r["sell_price"] else r["sell_price"]}
                        for h, (r, u) in enumerate(zip(rows, units), start=1)]

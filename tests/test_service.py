@@ -313,3 +313,16 @@ def test_forecasts_carry_the_runs_quantiles_of_the_series(service):
     for h, row in enumerate(body, start=1):
         expected = mine.sort_values("quantile")[f"F{h}"].astype(float).tolist()
         assert list(row["quantiles"].values()) == expected
+
+
+def test_quantiles_written_after_a_first_request_are_served(service):
+    from tasks import ForecastQuantiles
+
+    folder = ForecastQuantiles(date=RUN_DATE).output().path
+    aside = folder.with_name(folder.name + ".aside")
+    folder.rename(aside)
+    try:
+        assert all(r["quantiles"] is None for r in service.get("/forecasts/WI_2/FOODS_2_001").json()["forecast"])
+    finally:
+        aside.rename(folder)
+    assert all(len(r["quantiles"]) == 9 for r in service.get("/forecasts/WI_2/FOODS_2_001").json()["forecast"])

@@ -68,6 +68,17 @@ def read_calendar(conn: sa.Connection) -> Calendar:
         for r in rows))
 
 
+def series_ids(conn: sa.Connection, item_id: str, store_id: str) -> tuple[str, str, str]:
+    """The series' ``(state_id, dept_id, cat_id)``; :class:`UnknownSeries` naming an unknown store or item."""
+    store = conn.execute(sa.select(db.stores.c.state_id).where(db.stores.c.store_id == store_id)).first()
+    if store is None:
+        raise UnknownSeries(f"store {store_id!r} is not in the stores table")
+    item = conn.execute(sa.select(db.items.c.dept_id, db.items.c.cat_id).where(db.items.c.item_id == item_id)).first()
+    if item is None:
+        raise UnknownSeries(f"item {item_id!r} is not in the items table")
+    return str(store.state_id), str(item.dept_id), str(item.cat_id)
+
+
 def read_series(conn: sa.Connection, item_id: str, store_id: str, date: dt.date) -> SeriesHistory:
     """The series' sales (days up to ``date``) and its item's prices in every store selling it, as of ``date``.
 
@@ -75,12 +86,7 @@ def read_series(conn: sa.Connection, item_id: str, store_id: str, date: dt.date)
     recorded by the end of ``date``; DataError when two rows of one key were recorded at the same
     instant (the snapshot refuses them too).
     """
-    store = conn.execute(sa.select(db.stores.c.state_id).where(db.stores.c.store_id == store_id)).first()
-    if store is None:
-        raise UnknownSeries(f"store {store_id!r} is not in the stores table")
-    item = conn.execute(sa.select(db.items.c.dept_id, db.items.c.cat_id).where(db.items.c.item_id == item_id)).first()
-    if item is None:
-        raise UnknownSeries(f"item {item_id!r} is not in the items table")
+    state_id, dept_id, cat_id = series_ids(conn, item_id, store_id)
     # plain SQL, rows as the driver gives them: SQLAlchemy's per-value type processing would cost more
     # than the query (a full world's series has ~1,900 rows); recorded_at only ever meets itself
     until = _time_value(conn, cutoff(date))
@@ -101,8 +107,7 @@ def read_series(conn: sa.Connection, item_id: str, store_id: str, date: dt.date)
     for st, weekly in _latest_by_store(price_rows, f"prices of {item_id}").items():
         if st in prices:
             prices[st] = {int(week): float(price) for week, price in weekly.items()}
-    return SeriesHistory(item_id=item_id, store_id=store_id, dept_id=str(item.dept_id), cat_id=str(item.cat_id),
-                         state_id=str(store.state_id),
+    return SeriesHistory(item_id=item_id, store_id=store_id, dept_id=dept_id, cat_id=cat_id, state_id=state_id,
                          sales={d: int(u) for d, u in ((_day(k), v) for k, v in sales.items()) if d <= date},
                          prices=prices)
 
