@@ -133,6 +133,33 @@ class quantiles(luigi.Config):  # noqa: N801
         return {"bins": self.bins}
 
 
+class online_model(luigi.Config):  # noqa: N801
+    """The ``[online_model]`` section: the online-learning challenger (``pipeline.core.online_model``)."""
+
+    start_date = luigi.DateParameter(
+        default=dt.date(2016, 4, 24), description="the first state's date (warmed up to it); no online model before")
+    warmup_days = luigi.IntParameter(default=365, description="days the first state learns, one at a time")
+    learner = luigi.Parameter(default="linear", description="a River learner of pipeline.core.online_model.learner")
+    learning_rate = luigi.FloatParameter(default=0.0001, description="the learner's step size")
+
+    def settings(self) -> dict:
+        from pipeline.core.online_model.features import BASE_FEATURES
+        from pipeline.core.online_model.learner import LEARNERS
+
+        if self.learner not in LEARNERS:
+            raise ValueError(f"[online_model] learner must be one of {', '.join(LEARNERS)}, not {self.learner!r}")
+        if self.warmup_days < 1:
+            raise ValueError(f"[online_model] warmup_days must be at least 1, not {self.warmup_days}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"[online_model] learning_rate must be above 0, not {self.learning_rate}")
+        return {"start_date": self.start_date.isoformat(), "warmup_days": self.warmup_days, "learner": self.learner,
+                "learning_rate": self.learning_rate, "features": BASE_FEATURES}
+
+    def covers(self, date: dt.date) -> bool:
+        """Whether the online model has a state for run date ``date`` (on or after its start)."""
+        return date >= self.start_date
+
+
 class compiler(luigi.Config):  # noqa: N801
     """The ``[compiler]`` section: how TL2cgen builds a model's libraries (speed, not predictions)."""
 
@@ -167,6 +194,7 @@ def check_settings() -> None:
 
     forecast_spec()
     quantiles().settings()
+    online_model().settings()
     monitoring_thresholds()
     training().schedule()
     training().pinned_model()

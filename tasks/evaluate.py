@@ -13,6 +13,7 @@ from pipeline.stages import evaluate
 from tasks import config
 from tasks.dates import RunDateParameter
 from tasks.forecast import ScoreForecast
+from tasks.online_model import ForecastOnline, UpdateOnlineModel
 from tasks.quantiles import ForecastQuantiles
 from tasks.outputs import DatedTask, Fingerprinted
 from tasks.snapshot import ExtractSnapshot
@@ -32,14 +33,18 @@ class ActualsRecorded(luigi.ExternalTask):
 
 
 class Evaluate(DatedTask):
-    """WRMSSE, MAE, RMSE and bias of the forecast of ``date`` and of the baselines, on the same series."""
+    """WRMSSE, MAE, RMSE and bias of the forecast of ``date``, of the online model's (from its start date
+    on) and of the baselines, on the same series."""
 
     stage = "metrics"
     files = ("metrics.parquet", "metrics.json", "daily_totals.parquet")
 
     def requires(self):
-        return {"forecast": ScoreForecast(self.date), "quantiles": ForecastQuantiles(self.date),
-                "snapshot": ExtractSnapshot(self.date), "actuals": ActualsRecorded(self.date)}
+        req = {"forecast": ScoreForecast(self.date), "quantiles": ForecastQuantiles(self.date),
+               "snapshot": ExtractSnapshot(self.date), "actuals": ActualsRecorded(self.date)}
+        if config.online_model().covers(self.date):
+            req["online"] = ForecastOnline(self.date)
+        return req
 
     def run(self):
         # the actuals as known at the end of the last forecast day: a dynamic dependency, so the
@@ -47,20 +52,23 @@ class Evaluate(DatedTask):
         later = yield ExtractSnapshot(config.forecast_spec().last_target_date(self.date))
         forecast = pd.read_parquet(self.input()["forecast"].file("forecast.parquet"))
         quantiles = pd.read_parquet(self.input()["quantiles"].file("quantiles.parquet"))
+        online = self.input().get("online")
+        others = {evaluate.ONLINE: pd.read_parquet(online.file("forecast.parquet"))} if online else None
         table, totals = evaluate.evaluate_run(forecast, self.input()["snapshot"].path, later.path, self.date,
-                                              quantiles=quantiles)
+                                              others=others, quantiles=quantiles)
         with self.writing() as tmp:
             evaluate.write_metrics(table, tmp, totals)
             evaluate.publish_metrics(db.engine_for(config.database_url()), table)
 
 
 class Backtest(Fingerprinted):
-    """The chain and ``Evaluate`` for every date in [start, stop): WRMSSE per date and model, WSPL of the quantiles."""
+    """The chain and ``Evaluate`` for every date in [start, stop): WRMSSE per date and model, WSPL of the quantiles,
+    and the online model's daily progressive-validation error (``progressive.csv``) over the dates it covers."""
 
     start = RunDateParameter()
     stop = RunDateParameter(description="exclusive, as in Luigi's range tools")
     in_path = ("start", "stop")
-    files = ("wrmsse.csv", "wspl.csv")
+    files = ("wrmsse.csv", "wspl.csv", "progressive.csv")
 
     def home(self):
         return config.data_dir() / "backtests" / f"{self.start}_{self.stop}"
@@ -69,13 +77,16 @@ class Backtest(Fingerprinted):
         return [self.start + dt.timedelta(days=k) for k in range((self.stop - self.start).days)]
 
     def requires(self):
-        return [Evaluate(d) for d in self.dates()]
+        online = config.online_model()
+        return {"metrics": [Evaluate(d) for d in self.dates()],
+                "online": [UpdateOnlineModel(d) for d in self.dates() if online.covers(d)]}
 
     def run(self):
-        files = {t.date: inp.file("metrics.parquet") for t, inp in zip(self.requires(), self.input())}
+        files = {t.date: inp.file("metrics.parquet") for t, inp in zip(self.requires()["metrics"], self.input()["metrics"])}
+        tables = {metric: evaluate.backtest_table(files, metric) for metric in ("wrmsse", "wspl")}
+        tables["progressive"] = evaluate.progressive_table([inp.file("progressive.parquet") for inp in self.input()["online"]])
         with self.writing() as tmp:
-            for metric in ("wrmsse", "wspl"):
+            for name, table in tables.items():
                 buf = io.StringIO()
-                evaluate.backtest_table(files, metric).to_csv(buf, index=False, float_format="%.6f",
-                                                              date_format="%Y-%m-%d")
-                (tmp / f"{metric}.csv").write_text(buf.getvalue())
+                table.to_csv(buf, index=False, float_format="%.6f", date_format="%Y-%m-%d")
+                (tmp / f"{name}.csv").write_text(buf.getvalue())

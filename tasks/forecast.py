@@ -14,6 +14,7 @@ from tasks.base import PipelineTask
 from tasks.dates import RunDateParameter, YesterdayParameter
 from tasks.features import BuildFeatures
 from tasks.model import CompileModel, PromoteModel, TrainModel, read_decision, serving_choice
+from tasks.online_model import ForecastOnline
 from tasks.outputs import DatedTask
 from tasks.snapshot import ExtractSnapshot
 
@@ -80,7 +81,7 @@ class RunRefused(PipelineTask):
 
 class DailyForecast(luigi.WrapperTask):
     """The cron entry point: the forecast of ``date`` (default: yesterday when the task is built): point,
-    quantiles and the day's monitoring.
+    quantiles, the day's monitoring and the online model's forecast (from ``[online_model] start_date`` on).
 
     A date whose sales were never recorded (after the data's end, a clock far ahead of the
     data), or a configuration out of range, schedules one failing task with the reason, not a
@@ -115,4 +116,7 @@ class DailyForecast(luigi.WrapperTask):
         from tasks.monitoring import Monitor
         from tasks.quantiles import ForecastQuantiles
 
-        return [ScoreForecast(self.date), ForecastQuantiles(self.date), Monitor(self.date)]
+        tasks = [ScoreForecast(self.date), ForecastQuantiles(self.date), Monitor(self.date)]
+        if config.online_model().covers(self.date):  # the challenger, from its start date on
+            tasks.append(ForecastOnline(self.date))
+        return tasks

@@ -28,10 +28,11 @@ from pipeline.stages.scoring_setup import snapshot_scoring
 
 # BASELINES and baselines (pipeline.core.baselines) are named here too: the report draws the
 # baselines this stage scores.
-__all__ = ["MODEL", "ACTUAL", "BASELINES", "baselines", "actuals_for", "evaluate", "evaluate_run", "write_metrics", "publish_metrics",
+__all__ = ["MODEL", "ONLINE", "ACTUAL", "progressive_table", "BASELINES", "baselines", "actuals_for", "evaluate", "evaluate_run", "write_metrics", "publish_metrics",
            "actuals_recorded", "backtest_table"]
 
 MODEL = "model"
+ONLINE = "online"  # the online model (the challenger), scored beside the model when it covers the run date
 ACTUAL = "actual"
 IDS_AS_STR = {"item_id": str, "store_id": str}
 
@@ -133,7 +134,7 @@ def actuals_recorded(engine: sa.Engine, run_date: dt.date, horizon: int = 28) ->
 def backtest_table(metric_files: dict[dt.date, Path], metric: str = "wrmsse") -> pd.DataFrame:
     """``metric`` over all levels per run date (rows) and model (columns) from each date's ``metrics.parquet``.
 
-    ``wrmsse``: the model and every baseline; ``wspl``: the model's quantiles and seasonal naive's, with
+    ``wrmsse``: the model, the online model where it was scored, and every baseline; ``wspl``: the model's quantiles and seasonal naive's, with
     the model's series-level 95 % coverage (``coverage_95``) beside them.
     """
     frames = [pd.read_parquet(p) for _, p in sorted(metric_files.items())]
@@ -143,5 +144,17 @@ def backtest_table(metric_files: dict[dt.date, Path], metric: str = "wrmsse") ->
         cover = table[(table["metric"] == "coverage_95") & (table["model"] == MODEL)].set_index("as_of")["value"]
         wide = wide[[MODEL, "seasonal_naive"]].assign(coverage_95=cover)
     else:
-        wide = wide[[MODEL, *BASELINES]]
+        wide = wide[[MODEL, *([ONLINE] if ONLINE in wide else []), *BASELINES]]
     return wide.rename_axis(None, axis=1).reset_index().rename(columns={"as_of": "date"})
+
+
+PROGRESSIVE_COLUMNS = ["date", "series", "mae", "rmse", "bias", "predicted", "actual"]
+
+
+def progressive_table(progressive_files: list[Path]) -> pd.DataFrame:
+    """The online model's progressive validation, one row per state: each state's ``progressive.parquet``'s last
+    row (the state's own date; the file also carries the days before)."""
+    rows = [pd.read_parquet(p).tail(1) for p in progressive_files]
+    if not rows:
+        return pd.DataFrame(columns=PROGRESSIVE_COLUMNS)
+    return pd.concat(rows, ignore_index=True)[PROGRESSIVE_COLUMNS]
