@@ -134,7 +134,8 @@ test-fast: $(VENV)/.test-installed
 	    --fast-budget=$(FAST_BUDGET) --durations=5
 
 clean-outputs:
-	rm -rf data/snapshots data/quality data/features data/models data/compiled data/forecasts \
+	rm -rf data/snapshots data/quality data/features data/models data/compiled data/promotions data/forecasts \
+	       data/calibration data/quantiles data/monitoring data/online_model data/online_forecasts \
 	       data/metrics data/backtests data/reports
 
 clean: clean-outputs

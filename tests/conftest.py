@@ -46,6 +46,9 @@ FAST_TRAINING = {
 }
 # small blocks of trees, so that the chain's small models are served by several summed libraries
 FAST_COMPILER = {"trees_per_block": "8"}
+# the online model starts two days before the run date, warmed up over 120 days: the chain runs its
+# warm-up and two daily updates (tests/test_online_model_chain.py sets its own start)
+FAST_ONLINE = {"start_date": (RUN_DATE - dt.timedelta(days=2)).isoformat(), "warmup_days": "120"}
 
 
 def sales_frame(rows: list[tuple]) -> pd.DataFrame:
@@ -137,7 +140,7 @@ def fast_chain(folder: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PIPELINE_DATA_DIR", str(folder / "data"))
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "synchronous")
     # a failure in a test is final at once, and nothing waits for retries (retries have their own test)
-    settings = {"training": FAST_TRAINING, "compiler": FAST_COMPILER, "retry": {"attempts": "1"},
+    settings = {"training": FAST_TRAINING, "compiler": FAST_COMPILER, "online_model": FAST_ONLINE, "retry": {"attempts": "1"},
                 "worker": {"keep_alive": "false"}}
     cfg_file = folder / "test-luigi.cfg"
     cfg_file.write_text("".join(f"[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())

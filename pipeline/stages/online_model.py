@@ -97,7 +97,7 @@ def first_needed(day: dt.date) -> dt.date:
 def _progress_row(day: int, predictions: np.ndarray, units: np.ndarray) -> dict:
     known = ~np.isnan(units)
     err = predictions[known] - units[known]
-    return {"date": pd.Timestamp(np.datetime64(day, "D")), "series": int(known.sum()),
+    return {"date": pd.Timestamp(np.datetime64(day, "D")).as_unit("ns"), "series": int(known.sum()),
             "mae": float(np.abs(err).mean()) if known.any() else np.nan,
             "rmse": float(np.sqrt((err ** 2).mean())) if known.any() else np.nan,
             "bias": float(err.mean()) if known.any() else np.nan,
@@ -165,14 +165,15 @@ def forecast(state: OnlineState, snapshot_dir: Path, date: dt.date, horizon: int
         "horizon": np.tile(np.arange(1, horizon + 1, dtype=np.int16), n),
         "units": units.astype(np.float32),
     })
-    return frame
+    frame = frame.sort_values(["item_id", "store_id", "date"], ignore_index=True)
+    return frame.astype({"as_of": "datetime64[ns]", "date": "datetime64[ns]"})
 
 
 def write_state(state: OnlineState, log: list[dict], predictions: pd.DataFrame, out_dir: Path, date: dt.date) -> dict:
     """``state.pkl``, ``progressive.parquet``, ``predictions.parquet`` and ``manifest.json`` into ``out_dir``."""
     out_dir = Path(out_dir)
     (out_dir / "state.pkl").write_bytes(pickle.dumps(state, protocol=PICKLE_PROTOCOL))
-    progress = pd.DataFrame(log).tail(PROGRESSIVE_DAYS).reset_index(drop=True)
+    progress = pd.DataFrame(log).tail(PROGRESSIVE_DAYS).reset_index(drop=True).astype({"date": "datetime64[ns]"})
     storage.write_parquet(progress, out_dir / "progressive.parquet")
     storage.write_parquet(predictions, out_dir / "predictions.parquet")
     last = log[-1]
