@@ -8,8 +8,13 @@ process tree's largest member), in the order a real deployment meets them:
   retrain-*       training date 2016-05-15, part by part: incremental snapshot + data checks,
                   training features, LightGBM training, TL2cgen compilation (+ its check),
                   and their total
+  online-warmup   the online model's first state on 2016-05-15 (the bench starts it there), warmed
+                  up over [online_model] warmup_days days, one day at a time
   daily           run date 2016-05-16 with the existing model: incremental snapshot, checks,
-                  features, promotion (first model), Dask scoring, writes (files + forecasts table)
+                  features, promotion (first model), Dask scoring, writes (files + forecasts table),
+                  quantiles, monitoring, the online model's update and forecast
+  online-*        the next day (2016-05-17): its snapshot and checks (next-snapshot), then the online
+                  model's daily update alone (online-update) and its forecast (online-forecast)
   score-*         30,490 x 28 scoring rows (or the scale's): LightGBM predict vs the compiled
                   TL2cgen blocks vs lleaves (bench/peers/scoring.py), same rows, same threads,
                   median of 5, outputs compared
@@ -40,6 +45,24 @@ sys.path.insert(0, str(ROOT))
 from pipeline.tools.world import SCALES  # noqa: E402
 
 FIRST, TRAIN, DAILY = dt.date(2016, 5, 14), dt.date(2016, 5, 15), dt.date(2016, 5, 16)
+NEXT = DAILY + dt.timedelta(days=1)
+
+
+def bench_config(home: Path, env: dict) -> Path:
+    """The luigi.cfg of the bench's processes: the caller's (LUIGI_CONFIG_PATH), with the online model starting
+    on the training date, so that the daily run updates it once instead of walking from the project's start."""
+    import configparser
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    if env.get("LUIGI_CONFIG_PATH"):
+        cfg.read(env["LUIGI_CONFIG_PATH"])
+    if not cfg.has_section("online_model"):
+        cfg.add_section("online_model")
+    cfg.set("online_model", "start_date", TRAIN.isoformat())
+    path = home / "bench-luigi.cfg"
+    with path.open("w") as f:
+        cfg.write(f)
+    return path
 
 
 def _tree_rss_sampler(pid: int, peak: list, stop: threading.Event) -> None:
@@ -121,6 +144,7 @@ def main(argv=None) -> int:
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PIPELINE_DATABASE_URL": f"sqlite:///{world}", "PIPELINE_DATA_DIR": str(data)}
     env.pop("DASK_SCHEDULER_ADDRESS", None)
+    env["LUIGI_CONFIG_PATH"] = str(bench_config(home, env))
     luigi = [LUIGI, "--module", "pipeline", "--local-scheduler", "--no-lock", "--log-level", "WARNING"]
     print(f"bench {args.scale}: {home}", file=sys.stderr)
 
@@ -151,8 +175,9 @@ def main(argv=None) -> int:
     # is already done (with the date it was measured) instead of running it again.
     stages_dir = home / "stages"
     if not args.reuse:
-        for d in (FIRST, TRAIN, DAILY):
-            for stage in ("snapshots", "quality", "features", "models", "compiled", "promotions", "forecasts"):
+        for d in (FIRST, TRAIN, DAILY, NEXT):
+            for stage in ("snapshots", "quality", "features", "models", "compiled", "promotions", "forecasts",
+                          "calibration", "quantiles", "monitoring", "online_model", "online_forecasts"):
                 shutil.rmtree(data / stage / d.isoformat(), ignore_errors=True)
         shutil.rmtree(stages_dir, ignore_errors=True)
     stages_dir.mkdir(exist_ok=True)
@@ -163,7 +188,11 @@ def main(argv=None) -> int:
         ("retrain-features", ["BuildTrainingFeatures", "--date", TRAIN.isoformat()], None),
         ("retrain-train", ["TrainModel", "--date", TRAIN.isoformat()], None),
         ("retrain-compile", ["CompileModel", "--date", TRAIN.isoformat()], None),
+        ("online-warmup", ["UpdateOnlineModel", "--date", TRAIN.isoformat()], None),
         ("daily", ["DailyForecast", "--date", DAILY.isoformat()], n_series * 28),
+        ("next-snapshot", ["CheckSnapshot", "--date", NEXT.isoformat()], None),
+        ("online-update", ["UpdateOnlineModel", "--date", NEXT.isoformat()], n_series),
+        ("online-forecast", ["ForecastOnline", "--date", NEXT.isoformat()], n_series * 28),
     ]
     for name, task, rows in plan:
         kept = stages_dir / f"{name}.json"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["snapshot-fresh", "retrain-snapshot", "retrain-features", "retrain-train", "retrain-compile",
-          "retrain (total)", "daily", "score-lightgbm", "score-tl2cgen"]
+          "retrain (total)", "online-warmup", "daily", "next-snapshot", "online-update", "online-forecast",
+          "score-lightgbm", "score-tl2cgen"]
 
 
 def run_bench(tmp_path, *extra):
@@ -32,6 +33,10 @@ def test_bench_measures_every_stage_and_reuses_kept_ones(chain_env, tiny_world_f
     assert all(stages[n]["wall_s"] > 0 and stages[n]["cpu_s"] > 0 and stages[n]["peak_rss_mb"] > 50
                for n in STAGES if not n.startswith(("score", "retrain (")))
     assert stages["daily"]["rows"] == report["series"] * 28 == report["scoring"]["rows"]
+    assert stages["online-update"]["rows"] == report["series"]
+    # the bench starts the online model on its training date: the daily run updates it once, the next day again
+    online = sorted(p.parent.parent.name for p in (tmp_path / "data" / "tiny" / "data" / "online_model").glob("*/*/state.pkl"))
+    assert online == ["2016-05-15", "2016-05-16", "2016-05-17"]
     assert report["scoring"]["tl2cgen_max_abs_diff"] < 1e-6 and report["scoring"]["tl2cgen_speedup"] > 0
     assert "daily" in done.stdout and "TL2cgen" in done.stdout
 
