@@ -287,9 +287,11 @@ def test_reports_of_the_tiny_world_render_in_a_browser(chain_env, chromium, tmp_
     metrics = pd.read_parquet(out(chain_env.data, "metrics", RUN_DATE.isoformat()) / "metrics.parquet")
     for r in metrics[(metrics.metric == "wrmsse") & (metrics.level == "all")].itertuples():
         assert f'data-model="{r.model}">{r.value:.3f}<' in html
-    # 1 total + 3 states + 10 stores + 4 top series + feature importance
-    assert assert_page_ok(chromium, run_page, tmp_path / "run", min_plots=19)
-    assert assert_page_ok(chromium, backtest_page, tmp_path / "backtest", min_plots=2)
+    assert 'data-plot="online-progressive"' in html  # the test configuration's online model covers the run date
+    # 1 total + 3 states + 10 stores + 4 top series + 4 fan charts + the online model's + feature importance
+    assert assert_page_ok(chromium, run_page, tmp_path / "run", min_plots=24)
+    # WRMSSE, gain, the online model's progressive validation
+    assert assert_page_ok(chromium, backtest_page, tmp_path / "backtest", min_plots=3)
     # a rerun after deleting the page gives the same bytes
     shutil.rmtree(run_page.parent)
     assert chain_env.build([Report(date=RUN_DATE)]).status == OK

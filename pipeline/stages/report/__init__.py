@@ -4,7 +4,8 @@ Plain functions of frames, dicts and paths that return one self-contained HTML
 page each (no network, no CDN); the same inputs give the same bytes. Modules:
 ``inputs`` reads a run's folders, ``panels`` the forecast charts' data,
 ``tables`` the metrics tables and headline, ``backtest`` the backtest page's
-numbers, ``charts`` the matplotlib charts as inline SVG, ``style`` colours,
+numbers, ``online`` the online model's section (its progressive validation),
+``charts`` the matplotlib charts as inline SVG, ``style`` colours,
 names and number formats, ``pages`` the Jinja2 templates (``templates/``).
 """
 from pipeline.stages.report.charts import Series, bar_chart, line_chart

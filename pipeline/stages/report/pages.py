@@ -23,6 +23,7 @@ from pipeline.stages.monitoring import status_line
 from pipeline.stages.report import backtest, tables
 from pipeline.stages.report.charts import bar_chart
 from pipeline.stages.report.fans import fan_charts
+from pipeline.stages.report.online import OnlineModel, run_section
 from pipeline.stages.report.panels import HISTORY_DAYS, forecast_charts
 from pipeline.stages.report.style import colour, fmt, fmt_pct, label
 
@@ -78,7 +79,7 @@ def render_run_report(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd
                       model_date: dt.date, *, stores: pd.DataFrame | None = None,
                       baselines: dict[str, pd.DataFrame] | None = None, model_info: dict | None = None,
                       history_days: int = HISTORY_DAYS, monitoring: dict | None = None,
-                      quantiles: pd.DataFrame | None = None) -> str:
+                      quantiles: pd.DataFrame | None = None, online: OnlineModel | None = None) -> str:
     """The report of one run date as a self-contained HTML page.
 
     ``forecast``, ``actuals``: long (item_id, store_id, date, units) over the forecast days;
@@ -90,11 +91,14 @@ def render_run_report(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd
     ``monitoring``: the run date's ``monitoring.json`` (``pipeline.stages.monitoring``), its checks
     listed red / green in a Monitoring section; none when None. ``quantiles``: the run's quantile
     table (``pipeline.stages.quantiles``), drawn as fan charts of the total and each state.
+    ``online``: the online model (``report.online``): its progressive-validation MAE in a section of its
+    own and its forecast on the total chart; before its start date the section says when it starts; no
+    section when None. Its scores are the metrics table's ``online`` rows.
     """
     run = as_day(run_date).date()
     fdays = pd.to_datetime(forecast["date"])
     charts = forecast_charts(forecast, history, actuals, run, stores=stores, baselines=baselines,
-                             history_days=history_days)
+                             history_days=history_days, online=online.total if online is not None else None)
     models, rows, levels = tables.metric_rows(metrics_table)
     info = model_info or {}
     fans = [] if quantiles is None else fan_charts(
@@ -106,19 +110,22 @@ def render_run_report(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd
         period=f"{fdays.min().date()} → {fdays.max().date()}" if len(fdays) else "no forecast days",
         verdict=tables.verdict(metrics_table), cards=tables.cards(metrics_table, forecast, actuals),
         charts=charts, legend_roles=[("actual", "solid"), (evaluate.MODEL, "solid")]
-        + [(n, "dashed") for n in charts.baselines],
+        + ([(evaluate.ONLINE, "solid")] if charts.online else []) + [(n, "dashed") for n in charts.baselines],
         models=models, rows=rows, levels=levels, importance=importance(importances),
         about=_about(model_date, info), commit=str(info["code_commit"])[:12] if info.get("code_commit") else None,
-        monitoring=monitoring, fans=fans,
+        monitoring=monitoring, fans=fans, online=run_section(online, run, metrics_table),
         monitoring_line=status_line(monitoring).removeprefix("monitoring: ") if monitoring else None)
 
 
-def render_backtest_report(wrmsse_table: pd.DataFrame, start: dt.date, stop: dt.date) -> str:
-    """WRMSSE over the run dates of a backtest, model and every baseline; ``stop`` is exclusive.
+def render_backtest_report(wrmsse_table: pd.DataFrame, start: dt.date, stop: dt.date,
+                           progressive: pd.DataFrame | None = None, online_start: dt.date | None = None) -> str:
+    """WRMSSE over the run dates of a backtest, model, online model and every baseline; ``stop`` is exclusive.
 
-    ``wrmsse_table``: one row per run date, ``date`` and one column per model (``Backtest``'s ``wrmsse.csv``).
+    ``wrmsse_table``: one row per run date, ``date`` and one column per model (``Backtest``'s ``wrmsse.csv``);
+    ``progressive``: the online model's progressive validation per run date it covers (``progressive.csv``:
+    date, mae, …), charted when given; ``online_start``: its start date, said when it covers no date.
     """
-    values = backtest.context(wrmsse_table, start, stop)
+    values = backtest.context(wrmsse_table, start, stop, progressive, online_start)
     return ENV.get_template("backtest.html.j2").render(title=f"Backtest {values['start']} – {values['last']}",
                                                        **values)
 

@@ -2,7 +2,8 @@
 
 Each panel is the actual units over the history window and the forecast days,
 the model's forecast over the forecast days (and, on the total only, the
-baselines' forecasts, dashed), with a caption of the units forecast and sold.
+baselines' forecasts, dashed, and the online model's, solid in its own colour),
+with a caption of the units forecast and sold.
 """
 from __future__ import annotations
 
@@ -87,7 +88,10 @@ def figure(p: Panel, days: pd.DatetimeIndex, fdays: pd.DatetimeIndex, run: pd.Ti
            compact: bool, size: tuple[int, int] = (380, 220), tick_every: int = 14) -> Figure:
     """The panel's chart (history and forecast days, the forecast period shaded) and its caption."""
     series = [Series("actual", days, p.actual, width=1.6 if compact else 1.8)]
-    series += [Series(name, fdays, values, dashed=True, width=1.5) for name, values in p.baselines.items()]
+    # the online model is a contender, not a baseline: solid, drawn over the baselines and under the model
+    others = sorted(p.baselines.items(), key=lambda kv: kv[0] == evaluate.ONLINE)
+    series += [Series(name, fdays, values, dashed=name != evaluate.ONLINE,
+                      width=1.9 if name == evaluate.ONLINE else 1.5) for name, values in others]
     series.append(Series(evaluate.MODEL, fdays, p.forecast, width=2.2 if compact else 2.6))
     chart_size = dict(width=size[0], height=size[1]) if compact else dict(width=1160, height=330)
     noon = run + pd.Timedelta(hours=12)
@@ -108,6 +112,7 @@ class ForecastCharts:
     total: Figure
     groups: list[Group]
     baselines: list[str]  # drawn dashed on the total
+    online: bool  # the online model's forecast drawn on the total
     n_series: int
     history_days: int
     forecast_days: int
@@ -115,8 +120,12 @@ class ForecastCharts:
 
 def forecast_charts(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd.DataFrame, run_date,
                     stores: pd.DataFrame | None = None, baselines: dict[str, pd.DataFrame] | None = None,
-                    history_days: int = HISTORY_DAYS, top: int = TOP_SERIES) -> ForecastCharts:
-    """Every chart of the forecast section: the total, by state, by store, the top-selling series."""
+                    history_days: int = HISTORY_DAYS, top: int = TOP_SERIES,
+                    online: pd.DataFrame | None = None) -> ForecastCharts:
+    """Every chart of the forecast section: the total, by state, by store, the top-selling series.
+
+    ``baselines`` (dashed) and ``online`` (the online model's forecast, solid) are drawn on the total only.
+    """
     run = as_day(run_date)
     fdays = pd.DatetimeIndex(sorted(pd.to_datetime(forecast["date"]).unique()))
     if len(fdays) == 0:
@@ -130,8 +139,9 @@ def forecast_charts(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd.D
     hist = history.assign(item_id=history["item_id"].astype(str), store_id=history["store_id"].astype(str))
     hist = hist.merge(series, on=KEY)
     hist, fc, act = (with_state(x, stores) for x in (hist, forecast, actuals))
-    bl = {n: with_state(f, stores) for n, f in (baselines or {}).items()}
-    total = panels([], hist, fc, act, hdays, fdays, titles=lambda k: "All series", baselines=bl)[0]
+    bl = {n: with_state(f, stores) for n, f in (baselines or {}).items() if n != evaluate.ONLINE}
+    others = dict(bl, **({evaluate.ONLINE: with_state(online, stores)} if online is not None else {}))
+    total = panels([], hist, fc, act, hdays, fdays, titles=lambda k: "All series", baselines=others)[0]
     groups = []
     for heading, by, grid, titles in (("By state", ["state_id"], "grid-3", lambda k: f"State {k}"),
                                       ("By store", ["store_id"], "grid-4", lambda k: f"Store {k}")):
@@ -148,5 +158,5 @@ def forecast_charts(forecast: pd.DataFrame, history: pd.DataFrame, actuals: pd.D
                    for p in panels(KEY, hist, fc, act, hdays, fdays, keys=keys, titles=lambda k: f"{k[0]} · {k[1]}")]
         groups.append(Group(f"Top {len(keys)} series by units sold in the last {history_days // 7} weeks", "grid-4",
                             figures))
-    return ForecastCharts(figure(total, days, fdays, run, "total", compact=False), groups, list(bl), len(series),
-                          history_days, len(fdays))
+    return ForecastCharts(figure(total, days, fdays, run, "total", compact=False), groups, list(bl), online is not None,
+                          len(series), history_days, len(fdays))

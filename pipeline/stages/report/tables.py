@@ -2,7 +2,8 @@
 
 Plain data (dataclasses) for the templates, which do all the HTML: a row's
 best value is the lowest, or for a bias the closest to zero; the model is
-compared with the best baseline of the row.
+compared with the best baseline of the row. The online model is a column of its
+own: it can hold a row's best value, but it is never "the best baseline".
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.stages import evaluate
-from pipeline.stages.report.style import METRIC_LABELS, LEVEL_LABELS, fmt, fmt_pct, label, model_order, relative
+from pipeline.stages.report.style import (METRIC_LABELS, LEVEL_LABELS, fmt, fmt_pct, is_baseline, label, model_order,
+                                          relative)
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,8 @@ class Cell:
 
     @property
     def css(self) -> str:
-        return " ".join(c for c in ("best" if self.best else "", "model-col" if self.model == evaluate.MODEL else "") if c)
+        col = {evaluate.MODEL: "model-col", evaluate.ONLINE: "online-col"}.get(self.model, "")
+        return " ".join(c for c in ("best" if self.best else "", col) if c)
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def row(row_label: str, metric: str, values: dict[str, float], models: list[str]
     """One table row: every model's value (the best flagged) and the model against the best baseline."""
     top = best(values, metric)
     cells = [Cell(m, fmt(values.get(m, float("nan")), digits, signed=metric == "bias"), m in top) for m in models]
-    baselines = {m: values.get(m, float("nan")) for m in models if m != evaluate.MODEL}
+    baselines = {m: values.get(m, float("nan")) for m in models if is_baseline(m)}
     return Row(row_label, metric, cells, delta(values.get(evaluate.MODEL, float("nan")), baselines, metric), hint)
 
 
@@ -126,7 +129,7 @@ def verdict(metrics_table: pd.DataFrame) -> Verdict:
     t = metrics_table[(metrics_table["metric"] == "wrmsse") & (metrics_table["level"] == "all")]
     values = _values(t)
     model = values.get(evaluate.MODEL, float("nan"))
-    baselines = {m: v for m, v in values.items() if m != evaluate.MODEL and np.isfinite(v)}
+    baselines = {m: v for m, v in values.items() if is_baseline(m) and np.isfinite(v)}
     if not baselines or not np.isfinite(model):
         return Verdict(model)
     top = min(baselines, key=lambda m: (baselines[m], m))
@@ -134,20 +137,23 @@ def verdict(metrics_table: pd.DataFrame) -> Verdict:
 
 
 def cards(metrics_table: pd.DataFrame, forecast: pd.DataFrame, actuals: pd.DataFrame) -> list[Card]:
-    """Headline numbers: WRMSSE, MAE and bias of the model (with the best baseline's), units forecast vs sold."""
+    """Headline numbers: WRMSSE, MAE and bias of the model (with the best baseline's and the online model's),
+    units forecast vs sold."""
     t = metrics_table
     out = []
     for metric, level in (("wrmsse", "all"), ("mae", "item_store"), ("bias", "item_store")):
         v = _values(t[(t["metric"] == metric) & (t["level"] == level)])
         if evaluate.MODEL not in v:
             continue
-        base = {m: x for m, x in v.items() if m != evaluate.MODEL}
+        base = {m: x for m, x in v.items() if is_baseline(m)}
         name, hint = METRIC_LABELS[metric]
         signed = metric == "bias"
         if base:
             key = (lambda m: (abs(base[m]), m)) if signed else (lambda m: (base[m], m))
             top = min(base, key=key)
             hint = f"best baseline: {label(top)} {fmt(base[top], 3, signed)}"
+        if evaluate.ONLINE in v:
+            hint += f" · online model {fmt(v[evaluate.ONLINE], 3, signed)}"
         out.append(Card(name, fmt(v[evaluate.MODEL], 3, signed), hint))
     f, a = float(forecast["units"].sum()), float(actuals["units"].sum())
     rel = f" · {fmt_pct((f - a) / a, signed=True)} vs actual" if a else ""
