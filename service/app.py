@@ -106,12 +106,17 @@ def create_app(backend: be.Backend | None = None, token: str | None = None, max_
         return page.version_info(backend, as_of)
 
     @app.get("/forecasts/{store_id}/{item_id}", response_model=models.ForecastResponse)
-    def forecasts(store_id: str, item_id: str, as_of: dt.date | None = Query(None, description="run date")):
-        run, rows = backend.published(store_id, item_id, as_of)
-        quantiles = backend.quantiles(run, store_id, item_id)
-        if quantiles is not None and len(quantiles) == len(rows):
-            rows = [{**r, "quantiles": q} for r, q in zip(rows, quantiles)]
-        return {"store_id": store_id, "item_id": item_id, "as_of": run, "forecast": rows}
+    def forecasts(store_id: str, item_id: str, as_of: dt.date | None = Query(None, description="run date"),
+                  model: models.ModelName = Query("batch", description="batch (the published forecast, with the "
+                                                  "run's quantiles) or online (the online model's, from its start date)")):
+        if model == "online":
+            run, rows = backend.online_forecast(store_id, item_id, as_of)
+        else:
+            run, rows = backend.published(store_id, item_id, as_of)
+            quantiles = backend.quantiles(run, store_id, item_id)
+            if quantiles is not None and len(quantiles) == len(rows):
+                rows = [{**r, "quantiles": q} for r, q in zip(rows, quantiles)]
+        return {"store_id": store_id, "item_id": item_id, "as_of": run, "model": model, "forecast": rows}
 
     def predicted(req: models.PredictRequest) -> dict:
         prices = {p.wm_yr_wk: p.sell_price for p in req.prices}

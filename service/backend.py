@@ -5,7 +5,8 @@ i.e. :func:`pipeline.core.serving.serving_model` over the recorded promotion dec
 model's folders are the chain's (``TrainModel`` / ``CompileModel`` of the same configuration), so a
 prediction for ``as_of`` D is made by the model that made the published forecast of D. A compiled
 model is loaded once per process and kept; a model that starts serving (a new run, a promotion) is
-loaded when first asked for. Nothing here writes: the source database and ``data/`` are only read.
+loaded when first asked for. The online model's (the challenger's) forecasts and state are read by
+:mod:`service.challenger`. Nothing here writes: the source database and ``data/`` are only read.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pipeline.data import db, storage
 from pipeline.data.series_history import UnknownSeries, check_indexes, read_calendar, read_series, series_ids
 from pipeline.data.source_state import missing_run_date
 from pipeline.stages.compile import CompiledModel
+from service import challenger
 
 
 class NotFound(LookupError):
@@ -93,6 +95,7 @@ class Backend:
         self._calendar: tuple | None = None
         self._tables: set[str] = set()  # the pipeline's own tables seen to exist (made by the first run)
         self._quantile_tables: dict[dt.date, dict] = {}
+        self.online = challenger.OnlineModel(self.data_dir)  # the challenger's forecasts and state
 
     # ---- the published forecasts -------------------------------------------------------------
 
@@ -124,6 +127,20 @@ class Backend:
                 raise NotFound(f"no forecast of item {item_id!r} in store {store_id!r} in the run of {as_of}" if run else
                                f"no forecast was published for the run date {as_of}: run DailyForecast --date {as_of}")
         return as_of, [{"date": d, "horizon": h, "units": u} for d, h, u in rows]
+
+    def online_forecast(self, store_id: str, item_id: str, as_of: dt.date | None) -> tuple[dt.date, list[dict]]:
+        """The online model's forecast rows (date, horizon, units; no quantiles) of one series from the run of
+        ``as_of`` (default: the newest published run); NotFound saying why when that run has none."""
+        as_of = as_of or self.newest_run()
+        if as_of is None:
+            self.check_series_ids(store_id, item_id)
+            raise NotFound("no forecast has been published yet: run `make run` (DailyForecast) first")
+        try:
+            return as_of, self.online.forecast(as_of, store_id, item_id, self.check_series_ids)
+        except NotFound:
+            raise
+        except LookupError as exc:
+            raise NotFound(str(exc)) from None
 
     def quantiles(self, as_of: dt.date, store_id: str, item_id: str) -> list[dict] | None:
         """The series' nine quantiles per forecast day from the run of ``as_of`` (``ForecastQuantiles``), or None

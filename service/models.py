@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -14,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 StoreId = Field(min_length=1, max_length=10, pattern=r"^[A-Za-z0-9_\-]+$", examples=["CA_1"])
 ItemId = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$", examples=["FOODS_3_012"])
 MAX_PRICE = 1e6  # a unit price above this is a typo, not a what-if
+# which model's forecast GET /forecasts answers with: the batch model (LightGBM, the one that serves and is
+# published) or the online model (the River challenger, ForecastOnline, from [online_model] start_date)
+ModelName = Literal["batch", "online"]
 
 
 class PriceOverride(BaseModel):
@@ -83,6 +87,7 @@ class ForecastResponse(BaseModel):
     store_id: str
     item_id: str
     as_of: dt.date
+    model: ModelName = Field(description="batch: the published forecast; online: the online model's (no quantiles)")
     forecast: list[PublishedRow]
 
 

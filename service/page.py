@@ -32,7 +32,8 @@ def _version(name: str) -> str | None:
 
 
 def version_info(backend: be.Backend, as_of: dt.date | None) -> dict:
-    """The model serving ``as_of`` (default: the newest run): dates, features, parameters, metrics, decision."""
+    """The model serving ``as_of`` (default: the newest run): dates, features, parameters, metrics, decision; and
+    the online model (the challenger): its settings and its newest state on or before ``as_of``."""
     as_of = as_of or backend.newest_run()
     if as_of is None:
         raise be.NotFound("no forecast has been published yet, so no model serves: run `make run` first")
@@ -51,6 +52,7 @@ def version_info(backend: be.Backend, as_of: dt.date | None) -> dict:
         "serving": model.choice,
         "promotion_decision": _decision(model.choice),
         "libraries": {"trained_with": meta.get("versions"), "service": {n: _version(n) for n in LIBRARIES}},
+        "online_model": backend.online.summary(as_of),
     }
 
 
@@ -85,6 +87,15 @@ def _report_link(backend: be.Backend, as_of: dt.date) -> str | None:
     return page.relative_to(Path(backend.data_dir)).as_posix() if page.exists() else None
 
 
+def _online(backend: be.Backend, newest: dt.date | None) -> dict:
+    """The online model's lines of the status page: settings, and its newest state's date and MAE."""
+    summary = backend.online.summary(newest)
+    state = summary["state"] or {}
+    mae = state.get("mae")
+    return {**summary, "state_date": state.get("date"), "mae": "—" if mae is None else f"{mae:.4f}",
+            "days_learnt": state.get("days_learnt")}
+
+
 def status_page(backend: be.Backend, recent: int) -> str:
     """The whole page (self-contained HTML, checked in headless Chromium by the tests)."""
     newest, model, problem = backend.newest_run(), None, "no forecast has been published yet (run `make run`)"
@@ -111,6 +122,6 @@ def status_page(backend: be.Backend, recent: int) -> str:
                  "commit": meta.get("code_commit") or "unknown", "fingerprint": model.model_dir.name}
     models = model_order(sorted(set(history["model"]))) if not history.empty else []
     body = ENV.get_template("status.html.j2").render(
-        model=about, newest=newest, problem=problem, chart=_chart(history), runs=runs,
+        model=about, online=_online(backend, newest), newest=newest, problem=problem, chart=_chart(history), runs=runs,
         legend_roles=[(m, "dashed" if m == "zero" else "solid") for m in models])
     return pages.page("Daily forecast service", body)

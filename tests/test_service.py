@@ -180,6 +180,8 @@ def test_requests_write_nothing_to_the_database_or_the_data_folder(service):
     before_db, before_data = world.read_bytes(), tree_state(env.data)
     service.get("/")
     service.get("/forecasts/CA_1/FOODS_1_001")
+    assert service.get("/forecasts/CA_1/FOODS_1_001?model=online").status_code == 200
+    assert service.get("/version").status_code == 200
     service.post("/predict", json={"store_id": "CA_1", "item_id": "FOODS_1_001", "as_of": RUN_DATE.isoformat(),
                                    "prices": [{"wm_yr_wk": 11617, "sell_price": 0.5}]})
     assert world.read_bytes() == before_db
@@ -278,15 +280,15 @@ def test_fuzzed_requests_never_fail_the_service_or_leak_a_trace(service):
 
     check()
     paths = st.tuples(st.one_of(ids, st.text(min_size=1, max_size=12)), st.one_of(ids, st.text(min_size=1, max_size=12)),
-                      dates)
+                      dates, st.one_of(st.sampled_from(["batch", "online"]), st.text(max_size=8)))
 
     @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(paths)
     def check_get(args):
         import urllib.parse
 
-        store, item, as_of = (urllib.parse.quote(a, safe="") for a in args)
-        answer = service.get(f"/forecasts/{store}/{item}?as_of={as_of}")
+        store, item, as_of, model = (urllib.parse.quote(a, safe="") for a in args)
+        answer = service.get(f"/forecasts/{store}/{item}?as_of={as_of}&model={model}")
         assert answer.status_code in (200, 404, 422), (args, answer.status_code, answer.text)
         assert "Traceback" not in answer.text
 
