@@ -33,12 +33,9 @@ class UpdateOnlineModel(DatedTask):
             req["previous"] = UpdateOnlineModel(self.date - dt.timedelta(days=1))
         return req
 
-    def identity(self) -> dict:
-        # The previous state is shaped by the same settings and its own date's snapshot: its fingerprint
-        # is not hashed again (that would walk back to the start date, one level of recursion per day).
-        ident = super().identity()
-        ident["inputs"].pop("previous", None)
-        return ident
+    # The previous state is shaped by the same settings and its own date's snapshot: its fingerprint is
+    # not hashed (that would walk back to the start date, one level of recursion per day).
+    unhashed_inputs = ("previous",)
 
     def run(self):
         cfg = config.online_model()

@@ -62,6 +62,7 @@ class Fingerprinted(PipelineTask):
     stage: str = ""
     files: tuple[str, ...] = ()
     in_path: tuple[str, ...] = ()  # parameters spelled in the folder's path, so not hashed again
+    unhashed_inputs: tuple[str, ...] = ()  # names of required tasks whose fingerprints are not hashed (a chain of dates)
 
     def settings(self) -> dict:
         """The settings that shape this task's bytes (besides its parameters and inputs)."""
@@ -69,7 +70,7 @@ class Fingerprinted(PipelineTask):
 
     def identity(self) -> dict:
         inputs = {name: task.fingerprint() for name, task in _required_tasks(self.requires()).items()
-                  if isinstance(task, Fingerprinted)}
+                  if isinstance(task, Fingerprinted) and name not in self.unhashed_inputs}
         parameters = {k: v for k, v in self.to_str_params(only_significant=True).items() if k not in self.in_path}
         return {"task": self.get_task_family(), "parameters": parameters, "settings": self.settings(), "inputs": inputs}
 

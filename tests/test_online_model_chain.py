@@ -145,3 +145,13 @@ def test_the_online_model_is_scored_beside_the_model_and_in_the_backtest(chain_e
     assert progressive["date"].tolist() == [RUN_DATE.isoformat()]
     state_mae = online_model.read_manifest(state_dirs([RUN_DATE])[RUN_DATE])["mae"]
     assert progressive["mae"].iloc[0] == pytest.approx(state_mae, abs=1e-6)
+
+
+def test_a_state_long_after_the_start_date_has_a_fingerprint_without_walking_back(chain_env):
+    from tasks import UpdateOnlineModel
+
+    set_online(start_date=dt.date(2011, 2, 1), warmup_days=WARMUP)
+    far = UpdateOnlineModel(date=dt.date(2016, 5, 22))  # ~1,900 days of states: one recursion level each before
+    near = UpdateOnlineModel(date=dt.date(2011, 2, 2))
+    assert far.fingerprint() == near.fingerprint()  # the same settings; the date is in the folder's path
+    assert "previous" not in far.identity()["inputs"] and "snapshot" in far.identity()["inputs"]
