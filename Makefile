@@ -13,7 +13,7 @@ WORLD  := data/world.sqlite
 # the embedded world is needed unless the environment points at another database
 NEED_WORLD := $(if $(PIPELINE_DATABASE_URL),,$(WORLD))
 
-.PHONY: help venv venv-test browser data import-m5 run serve report backtest bench bench-mlforecast bench-scaling bench-accuracy bench-serve test test-fast scheduler clean clean-outputs
+.PHONY: help venv venv-test browser data import-m5 run serve report backtest bench bench-mlforecast bench-scaling bench-accuracy bench-online bench-serve test test-fast scheduler clean clean-outputs
 
 help:
 	@echo "make run       set up, generate the demo world if missing, forecast DATE=$(DATE)"
@@ -28,6 +28,7 @@ help:
 	@echo "make bench-mlforecast   the same training date with mlforecast: time, memory, WRMSSE"
 	@echo "make bench-scaling      daily run and retrain at 10/30/100 % of the series -> bench/scaling.json"
 	@echo "make bench-accuracy [CONFIG=file.cfg]   the accuracy panel vs the mlforecast reference -> bench/accuracy-<config>.json"
+	@echo "make bench-online       the online model on the accuracy panel's worlds -> bench/accuracy-online-default.json"
 	@echo "make bench-serve        load test of the prediction service (SCALE=demo|full) -> bench/serve-<scale>.json"
 	@echo "make scheduler start luigid (central scheduler + visualiser, task history), [luigid] port"
 	@echo "make clean-outputs   delete every dated output under data/ (keeps the database)"
@@ -117,6 +118,11 @@ bench-scaling: $(VENV)/.run-installed bench/.venv-lleaves/.installed
 # docs/accuracy-panel.md
 bench-accuracy: $(VENV)/.run-installed bench/.venv-mlforecast/.installed
 	$(PY) -m bench.accuracy $(if $(CONFIG),--config $(CONFIG)) $(if $(CASES),--cases $(CASES))
+
+# the online model (the challenger) on the accuracy panel's worlds, beside the batch pipeline's and the mlforecast
+# reference's numbers of bench/accuracy-default.json (CASES=a,b: a subset) -> bench/accuracy-online-default.json
+bench-online: $(VENV)/.run-installed
+	$(PY) -m bench.accuracy.online $(if $(CASES),--cases $(CASES))
 
 # 32 clients for 30 s per endpoint on loopback, against `python -m service` on bench/data/<scale>
 bench-serve: $(VENV)/.test-installed
