@@ -57,6 +57,14 @@ def test_origin_config_pins_the_origin_on_top_of_the_config(tmp_path):
     assert dict(parsed["training"]) == {"learning_rate": "0.1", "serve_model": "2016-04-24",
                                         "anchor_date": "2016-04-24"}
     assert dict(parsed["dask"]) == {"n_workers": "1"}
+    assert not parsed.has_section("online_model")
+    # with the case's first origin: the online model starts there, the outlier check accepted, unless set
+    cfg.write_text("[quality]\naccept = price_jump\n")
+    out = pipeline_run.origin_config(cfg, dt.date(2016, 4, 24), tmp_path / "o" / "x.cfg", dt.date(2016, 3, 27))
+    parsed = configparser.ConfigParser()
+    parsed.read(out)
+    assert dict(parsed["online_model"]) == {"start_date": "2016-03-27"}
+    assert dict(parsed["quality"]) == {"accept": "price_jump"}
 
 
 @pytest.mark.skipif(bool(m5real.missing_files()), reason="../shared/data/m5 is not here")

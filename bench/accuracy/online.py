@@ -41,9 +41,11 @@ def config_file(home: Path, name: str, start: dt.date, learner: str, learning_ra
     # The online model walks every day from the first origin on, each day's snapshot checked; the small
     # generated worlds have single days the daily-total outlier check flags (an event, chance on a few
     # hundred units), which would stop the walk there. The panel accepts that one check, as an operator
-    # would after looking; the other checks stay hard.
+    # would after looking (pipeline_run.ONLINE_SETTINGS, shared with make bench-accuracy); the others stay hard.
+    extra = "".join(f"\n[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
+                    for section, values in pipeline_run.ONLINE_SETTINGS.items())
     path.write_text(f"[online_model]\nstart_date = {start}\nwarmup_days = {warmup}\nlearner = {learner}\n"
-                    f"learning_rate = {learning_rate}\n\n[quality]\naccept = daily_total_outlier\n")
+                    f"learning_rate = {learning_rate}\n" + extra)
     return path
 
 

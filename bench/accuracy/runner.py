@@ -69,7 +69,7 @@ def run_case(case, home: Path, config_name: str, config_file: Path | None, with_
     # earlier origin needs the later one's snapshot, made by then), so the forecast times compare
     for origin in sorted(case.origins, reverse=True):
         what = f"{case.name} {origin}"
-        ours = pipeline_run.run_origin(world, home, config_name, config_file, origin, what)
+        ours = pipeline_run.run_origin(world, home, config_name, config_file, origin, what, min(case.origins))
         took = "kept" if ours["kept"] else f"{ours['forecast_s']:.0f} s"
         say(f"{what}: pipeline {took} ({ours['trees']} trees)")
         folders = {k: Path(v) for k, v in ours["folders"].items()}

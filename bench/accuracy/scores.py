@@ -26,7 +26,8 @@ from pipeline.stages import evaluate  # noqa: E402
 PIPELINE, REFERENCE = "pipeline", "mlforecast"
 # the panel's names of Evaluate's models (the zero forecast is left out: it is no contender)
 FROM_EVALUATE = {evaluate.MODEL: PIPELINE, "seasonal_naive": "seasonal_naive", "moving_average_28": "moving_average_28"}
-SIDES = (PIPELINE, REFERENCE, "seasonal_naive", "moving_average_28")
+ONLINE = "online"  # the online model, where Evaluate scored it (from its start date on)
+SIDES = (PIPELINE, ONLINE, REFERENCE, "seasonal_naive", "moving_average_28")
 LEVEL_NAMES = ["all", *(name for name, _ in LEVELS)]
 
 
@@ -69,6 +70,9 @@ def origin_numbers(folders: dict[str, Path], origin: dt.date, reference: Path | 
     totals = pd.read_parquet(folders["evaluate"] / "daily_totals.parquet")
     out = {"wrmsse": {side: _wrmsse(metrics, m) for m, side in FROM_EVALUATE.items()},
            "bias": {side: _bias(totals, m) for m, side in FROM_EVALUATE.items()}, **_quantile_numbers(metrics)}
+    if (metrics["model"] == evaluate.ONLINE).any():
+        out["wrmsse"][ONLINE] = _wrmsse(metrics, evaluate.ONLINE)
+        out["bias"][ONLINE] = _bias(totals, evaluate.ONLINE)
     if reference is None:
         return out
     mine = pd.read_parquet(folders["forecast"] / "forecast.parquet")

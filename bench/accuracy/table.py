@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.accuracy.scores import LEVEL_NAMES, PIPELINE, REFERENCE, SIDES  # noqa: E402
 
-SIDE_TITLES = {PIPELINE: "pipeline", REFERENCE: "mlforecast reference", "seasonal_naive": "seasonal naive",
+SIDE_TITLES = {PIPELINE: "pipeline", "online": "online model", REFERENCE: "mlforecast reference", "seasonal_naive": "seasonal naive",
                "moving_average_28": "28-day average"}
 PARTS = (("tune", "panel mean, tune half"), ("confirm", "panel mean, confirm half"), ("all", "panel mean, all cases"))
 
@@ -63,7 +63,7 @@ def case_table(report: dict) -> list[str]:
 
 def origin_table(report: dict) -> list[str]:
     lines = ["| case | origin | " + " | ".join(SIDE_TITLES[s] for s in SIDES) + " | bias: pipeline | bias: reference "
-             "| pipeline: trees, forecast time | reference: time |", "|" + " --- |" * 10]
+             "| pipeline: trees, forecast time | reference: time |", "|" + " --- |" * (6 + len(SIDES))]
     for c in report["cases"]:
         for r in c["origins"]:
             ref = r["mlforecast"]
