@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from pipeline.core import online
 from pipeline.core.errors import PipelineError
+from pipeline.core.blend import blend_units
 from pipeline.data import db, storage
 from pipeline.data.series_history import UnknownSeries, check_indexes, read_calendar, read_series, series_ids
 from pipeline.data.source_state import missing_run_date
@@ -279,9 +280,20 @@ class Backend:
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
 
+    @staticmethod
+    def blend_weight(as_of: dt.date) -> float:
+        """The online model's share of the published forecast of ``as_of`` (``[online_model] blend_weight``)."""
+        from tasks.forecast import ScoreForecast
+
+        return ScoreForecast(as_of).blend_weight()
+
     def predict(self, store_id: str, item_id: str, as_of: dt.date,
                 prices: dict[int, float] | None = None) -> tuple[ServingModel, list[dict]]:
-        """The serving model's forecast of one series from online features: date, horizon, units, week, price."""
+        """The serving model's forecast of one series from online features: date, horizon, units, week, price.
+
+        Where the published forecast of ``as_of`` blends the batch model's with the online model's, so do
+        these units, with the online model's published forecast of the series (what-if prices move the
+        batch model's part only: the online model's features are not computed per series here)."""
         model = self.model_for(self.checked_date(as_of))
         beyond = [c for c in model.metadata["features"] if c not in online.COLUMNS]
         if beyond:
@@ -290,6 +302,13 @@ class Backend:
         calendar = self.calendar()
         rows = self.features(store_id, item_id, as_of, prices, calendar)
         units = model.predict(model.matrix(rows))
+        weight = self.blend_weight(as_of)
+        if weight:  # the published forecast of as_of blends in the online model's: so does the prediction
+            try:
+                part = self.online.forecast(as_of, store_id, item_id, self.check_series_ids)
+            except challenger.NotCovered as exc:
+                raise NotFound(str(exc)) from None
+            units = blend_units(units, [r["units"] for r in part], weight)
         return model, [{"date": r["date"], "horizon": h, "units": float(u), "wm_yr_wk": calendar.day(r["date"]).wm_yr_wk,
                         "sell_price": None if r["sell_price"] != r["sell_price"] else r["sell_price"]}
                        for h, (r, u) in enumerate(zip(rows, units), start=1)]

@@ -141,6 +141,8 @@ class online_model(luigi.Config):  # noqa: N801
     warmup_days = luigi.IntParameter(default=365, description="days the first state learns, one at a time")
     learner = luigi.Parameter(default="linear", description="a River learner of pipeline.core.online_model.learner")
     learning_rate = luigi.FloatParameter(default=0.0001, description="the learner's step size")
+    blend_weight = luigi.FloatParameter(
+        default=0.3, description="the online model's share of the published forecast from start_date on (0: none)")
 
     def settings(self) -> dict:
         from pipeline.core.online_model.features import BASE_FEATURES
@@ -152,12 +154,19 @@ class online_model(luigi.Config):  # noqa: N801
             raise ValueError(f"[online_model] warmup_days must be at least 1, not {self.warmup_days}")
         if not self.learning_rate > 0:
             raise ValueError(f"[online_model] learning_rate must be above 0, not {self.learning_rate}")
+        if not 0.0 <= self.blend_weight < 1.0:
+            raise ValueError(f"[online_model] blend_weight must be at least 0 and below 1, not {self.blend_weight}")
         return {"start_date": self.start_date.isoformat(), "warmup_days": self.warmup_days, "learner": self.learner,
                 "learning_rate": self.learning_rate, "features": BASE_FEATURES}
 
     def covers(self, date: dt.date) -> bool:
         """Whether the online model has a state for run date ``date`` (on or after its start)."""
         return date >= self.start_date
+
+    def blend_weight_for(self, date: dt.date) -> float:
+        """The online model's share of the published forecast of ``date``: ``blend_weight`` from the start date on."""
+        self.settings()  # refuses settings out of range
+        return self.blend_weight if self.covers(date) else 0.0
 
 
 class compiler(luigi.Config):  # noqa: N801

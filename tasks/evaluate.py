@@ -33,8 +33,9 @@ class ActualsRecorded(luigi.ExternalTask):
 
 
 class Evaluate(DatedTask):
-    """WRMSSE, MAE, RMSE and bias of the forecast of ``date``, of the online model's (from its start date
-    on) and of the baselines, on the same series."""
+    """WRMSSE, MAE, RMSE and bias of the forecast of ``date``, of the online model's and, when the forecast is
+    their blend, of the batch model's alone (from the online model's start date on), and of the baselines,
+    on the same series."""
 
     stage = "metrics"
     files = ("metrics.parquet", "metrics.json", "daily_totals.parquet")
@@ -53,7 +54,11 @@ class Evaluate(DatedTask):
         forecast = pd.read_parquet(self.input()["forecast"].file("forecast.parquet"))
         quantiles = pd.read_parquet(self.input()["quantiles"].file("quantiles.parquet"))
         online = self.input().get("online")
-        others = {evaluate.ONLINE: pd.read_parquet(online.file("forecast.parquet"))} if online else None
+        others = {evaluate.ONLINE: pd.read_parquet(online.file("forecast.parquet"))} if online else {}
+        components = self.input()["forecast"].file("components.parquet")
+        if components.exists():  # a blended forecast: its batch part is scored on its own too
+            batch = pd.read_parquet(components).rename(columns={"batch": "units"})
+            others[evaluate.BATCH] = batch[["item_id", "store_id", "date", "units"]]
         table, totals = evaluate.evaluate_run(forecast, self.input()["snapshot"].path, later.path, self.date,
                                               others=others, quantiles=quantiles)
         with self.writing() as tmp:

@@ -5,7 +5,9 @@ import datetime as dt
 import logging
 
 import luigi
+import pandas as pd
 
+from pipeline.core import blend
 from pipeline.core.errors import DataError, PipelineError
 from pipeline.data import db, storage
 from pipeline.stages import extract, score, train
@@ -25,14 +27,30 @@ class ScoreForecast(DatedTask):
     """The forecast of the ``[pipeline] horizon`` days after ``date``, from the model serving then.
 
     Which model serves is ``pipeline.core.serving.serving_model``'s answer: the pinned
-    model, or the one the promotion decision of the date's training date names.
+    model, or the one the promotion decision of the date's training date names. From the online
+    model's start date on, the published forecast is the average of that model's forecast and the
+    online model's, weighing ``[online_model] blend_weight`` (``pipeline.core.blend``); the two
+    are kept in ``components.parquet``.
     """
 
     stage = "forecasts"
-    files = ("forecast.parquet", "submission.csv", "manifest.json")
+    FILES = ("forecast.parquet", "submission.csv", "manifest.json")
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return self.FILES + (("components.parquet",) if self.blend_weight() else ())
+
+    def blend_weight(self) -> float:
+        return config.online_model().blend_weight_for(self.date)
+
+    def settings(self) -> dict:
+        weight = self.blend_weight()
+        return {"blend_weight": weight} if weight else {}  # no blend: the batch model's identity as before
 
     def requires(self):
         req = {"features": BuildFeatures(self.date), "snapshot": ExtractSnapshot(self.date)}
+        if self.blend_weight():
+            req["online"] = ForecastOnline(self.date)
         cfg = config.training()
         pinned = cfg.pinned_model()
         if pinned is None:
@@ -53,8 +71,13 @@ class ScoreForecast(DatedTask):
         _, metadata = train.load_model(model_dir.path)
         forecast = score.score_forecast(self.input()["features"].path, metadata,
                                         compiled.path, self.date, self.dask_options())
+        components = None
+        if "online" in self.input():
+            online = pd.read_parquet(self.input()["online"].file("forecast.parquet"))
+            forecast, components = blend.blend(forecast, online, self.blend_weight())
         with self.writing() as tmp:
-            manifest = score.write_forecast(forecast, tmp, metadata["date"], serving=choice.as_dict())
+            manifest = score.write_forecast(forecast, tmp, metadata["date"], serving=choice.as_dict(),
+                                            components=components, blend_weight=self.blend_weight())
             # published before the folder appears: a crash in between makes a rerun publish again (idempotent)
             score.publish_forecast(db.engine_for(config.database_url()), forecast)
         snapshot = storage.read_json(self.input()["snapshot"].file("manifest.json"))

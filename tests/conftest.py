@@ -47,8 +47,10 @@ FAST_TRAINING = {
 # small blocks of trees, so that the chain's small models are served by several summed libraries
 FAST_COMPILER = {"trees_per_block": "8"}
 # the online model starts two days before the run date, warmed up over 120 days: the chain runs its
-# warm-up and two daily updates (tests/test_online_model_chain.py sets its own start)
-FAST_ONLINE = {"start_date": (RUN_DATE - dt.timedelta(days=2)).isoformat(), "warmup_days": "120"}
+# warm-up and two daily updates, and the run date's published forecast blends it in (the project's
+# weight; tests/test_online_model_chain.py sets its own start and weight, restored from here)
+FAST_ONLINE = {"start_date": (RUN_DATE - dt.timedelta(days=2)).isoformat(), "warmup_days": "120",
+               "blend_weight": "0.3"}
 
 
 def sales_frame(rows: list[tuple]) -> pd.DataFrame:

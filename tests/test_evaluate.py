@@ -31,10 +31,11 @@ def test_evaluate_scores_model_and_baselines_and_is_idempotent(chain_env):
     assert chain_env.build([Evaluate(date=RUN_DATE)]).status == OK
     folder = out(chain_env.data, "metrics", RUN_DATE.isoformat())
     table = pd.read_parquet(folder / "metrics.parquet")
-    assert set(table["model"]) == {"model", "seasonal_naive", "moving_average_28", "zero"}
+    # the model (the published forecast: the test chain's run date blends in the online model), its two parts
+    assert set(table["model"]) == {"model", "batch", "online", "seasonal_naive", "moving_average_28", "zero"}
     wrmsse = table[(table.metric == "wrmsse") & (table.level == "all")].set_index("model")["value"]
     assert (wrmsse > 0).all() and wrmsse["zero"] > wrmsse["model"]
-    assert len(table[(table.metric == "wrmsse") & (table.level != "all")]) == 4 * 12
+    assert len(table[(table.metric == "wrmsse") & (table.level != "all")]) == 6 * 12
     with chain_env.engine.connect() as conn:
         n1 = conn.execute(sa.select(sa.func.count()).select_from(db.forecast_metrics)).scalar()
     # the forecast replaced by the actuals scores 0: the metric really compares with the actuals
@@ -78,7 +79,7 @@ def test_evaluate_waits_for_the_actuals(chain_env):
 def test_backtest_table(chain_env):
     assert chain_env.build([Backtest(start=RUN_DATE - dt.timedelta(days=1), stop=RUN_DATE + dt.timedelta(days=1))]).status == OK
     table = pd.read_csv(out(chain_env.data, "backtests", "2016-05-21_2016-05-23") / "wrmsse.csv")
-    assert list(table.columns) == ["date", "model", "seasonal_naive", "moving_average_28", "zero"]
+    assert list(table.columns) == ["date", "model", "batch", "online", "seasonal_naive", "moving_average_28", "zero"]
     assert table["date"].tolist() == ["2016-05-21", "2016-05-22"]
     metrics = pd.read_parquet(out(chain_env.data, "metrics", "2016-05-22") / "metrics.parquet")
     expected = metrics.query("model == 'seasonal_naive' and metric == 'wrmsse' and level == 'all'")["value"].iloc[0]

@@ -4,6 +4,7 @@ is scored by Evaluate and Backtest beside the model."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import pickle
 import shutil
 
@@ -139,7 +140,7 @@ def test_the_online_model_is_scored_beside_the_model_and_in_the_backtest(chain_e
     assert result.status == luigi.execution_summary.LuigiStatusCode.SUCCESS, result.summary_text
     folder = Backtest(start=RUN_DATE, stop=RUN_DATE + dt.timedelta(days=1)).output()
     backtest = pd.read_csv(folder.file("wrmsse.csv"))
-    assert list(backtest.columns[:3]) == ["date", evaluate.MODEL, evaluate.ONLINE]
+    assert list(backtest.columns[:4]) == ["date", evaluate.MODEL, evaluate.BATCH, evaluate.ONLINE]
     assert backtest[evaluate.ONLINE].iloc[0] == pytest.approx(wrmsse[evaluate.ONLINE], abs=1e-6)
     progressive = pd.read_csv(folder.file("progressive.csv"))
     assert progressive["date"].tolist() == [RUN_DATE.isoformat()]
@@ -155,3 +156,52 @@ def test_a_state_long_after_the_start_date_has_a_fingerprint_without_walking_bac
     near = UpdateOnlineModel(date=dt.date(2011, 2, 2))
     assert far.fingerprint() == near.fingerprint()  # the same settings; the date is in the folder's path
     assert "previous" not in far.identity()["inputs"] and "snapshot" in far.identity()["inputs"]
+
+
+@pytest.mark.prebuilt_chain
+def test_the_published_forecast_blends_the_batch_and_online_forecasts(chain_env):
+    from pipeline.core.blend import blend_units
+    from tasks import Evaluate, ForecastOnline, ScoreForecast
+    from tasks import config
+
+    weight = config.online_model().blend_weight
+    assert 0 < weight < 1
+    folder = ScoreForecast(date=RUN_DATE).output()
+    forecast = pd.read_parquet(folder.file("forecast.parquet"))
+    components = pd.read_parquet(folder.file("components.parquet"))
+    online = pd.read_parquet(ForecastOnline(date=RUN_DATE).output().file("forecast.parquet"))
+    keys = ["item_id", "store_id", "date"]
+    assert components[keys].equals(forecast[keys])
+    again = components[keys].merge(online, on=keys, how="left")
+    assert np.array_equal(components["online"].to_numpy(), again["units"].to_numpy())
+    assert np.array_equal(forecast["units"].to_numpy(),
+                          blend_units(components["batch"].to_numpy(), components["online"].to_numpy(), weight))
+    manifest = json.loads(folder.file("manifest.json").read_text())
+    assert manifest["blend"]["weight"] == weight
+    # Evaluate scores the blend (the model), and its two parts on their own
+    table = pd.read_parquet(Evaluate(date=RUN_DATE).output().file("metrics.parquet"))
+    wrmsse = table[(table["metric"] == "wrmsse") & (table["level"] == "all")].set_index("model")["value"]
+    assert {evaluate.MODEL, evaluate.BATCH, evaluate.ONLINE} <= set(wrmsse.index)
+    assert len({wrmsse[evaluate.MODEL], wrmsse[evaluate.BATCH], wrmsse[evaluate.ONLINE]}) == 3
+
+
+@pytest.mark.slow
+def test_with_no_blend_the_forecast_is_the_batch_model_s_under_its_old_identity(chain_env):
+    from tasks import ScoreForecast
+
+    # (Luigi hands out one instance per task id: its fingerprint follows the configuration, so keep the values)
+    blended = ScoreForecast(date=RUN_DATE)
+    assert blended.settings() == {"blend_weight": 0.3} and "online" in blended.requires()
+    assert "components.parquet" in blended.output().files
+    blended_fp = blended.fingerprint()
+    set_online(blend_weight=0.0)
+    plain = ScoreForecast(date=RUN_DATE)
+    assert plain.settings() == {} and "online" not in plain.requires()
+    assert "components.parquet" not in plain.output().files
+    plain_fp = plain.fingerprint()
+    assert plain_fp != blended_fp
+    # the identity of the batch model's forecast alone is what it was before the blend existed: its settings
+    # are empty and it has no online input
+    assert plain.identity()["settings"] == {} and set(plain.identity()["inputs"]) == {"features", "snapshot", "promotion"}
+    set_online(start_date=RUN_DATE + dt.timedelta(days=1), blend_weight=0.3)  # a date before the start: no blend
+    assert ScoreForecast(date=RUN_DATE).fingerprint() == plain_fp

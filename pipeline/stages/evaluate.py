@@ -28,11 +28,12 @@ from pipeline.stages.scoring_setup import snapshot_scoring
 
 # BASELINES and baselines (pipeline.core.baselines) are named here too: the report draws the
 # baselines this stage scores.
-__all__ = ["MODEL", "ONLINE", "ACTUAL", "progressive_table", "BASELINES", "baselines", "actuals_for", "evaluate", "evaluate_run", "write_metrics", "publish_metrics",
+__all__ = ["MODEL", "ONLINE", "BATCH", "ACTUAL", "progressive_table", "BASELINES", "baselines", "actuals_for", "evaluate", "evaluate_run", "write_metrics", "publish_metrics",
            "actuals_recorded", "backtest_table"]
 
 MODEL = "model"
 ONLINE = "online"  # the online model (the challenger), scored beside the model when it covers the run date
+BATCH = "batch"  # the batch model alone, where the published forecast (MODEL) is its blend with the online model
 ACTUAL = "actual"
 IDS_AS_STR = {"item_id": str, "store_id": str}
 
@@ -144,7 +145,7 @@ def backtest_table(metric_files: dict[dt.date, Path], metric: str = "wrmsse") ->
         cover = table[(table["metric"] == "coverage_95") & (table["model"] == MODEL)].set_index("as_of")["value"]
         wide = wide[[MODEL, "seasonal_naive"]].assign(coverage_95=cover)
     else:
-        wide = wide[[MODEL, *([ONLINE] if ONLINE in wide else []), *BASELINES]]
+        wide = wide[[MODEL, *[m for m in (BATCH, ONLINE) if m in wide], *BASELINES]]
     return wide.rename_axis(None, axis=1).reset_index().rename(columns={"as_of": "date"})
 
 

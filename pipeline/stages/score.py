@@ -104,13 +104,18 @@ def submission(forecast: pd.DataFrame) -> pd.DataFrame:
     return wide.drop(columns=["item_id", "store_id"])
 
 
-def write_forecast(forecast: pd.DataFrame, out_dir: Path, model_date: str, serving: dict | None = None) -> dict:
+def write_forecast(forecast: pd.DataFrame, out_dir: Path, model_date: str, serving: dict | None = None,
+                   components: pd.DataFrame | None = None, blend_weight: float = 0.0) -> dict:
     """Write ``forecast.parquet``, ``submission.csv`` and ``manifest.json`` into ``out_dir``.
 
-    ``serving``: which model served and why (``pipeline.core.serving.ServingChoice.as_dict``).
+    ``serving``: which model served and why (``pipeline.core.serving.ServingChoice.as_dict``);
+    ``components``: for a blended forecast, the batch and online units of every row
+    (``components.parquet``), and ``blend_weight`` the online model's share.
     """
     out_dir = Path(out_dir)
     storage.write_parquet(forecast, out_dir / "forecast.parquet")
+    if components is not None:
+        storage.write_parquet(components, out_dir / "components.parquet")
     storage.atomic_file(out_dir / "submission.csv", submission(forecast).to_csv(index=False, float_format="%.6g").encode())
     manifest = {
         "as_of": forecast["as_of"].iloc[0].date().isoformat(),
@@ -123,6 +128,10 @@ def write_forecast(forecast: pd.DataFrame, out_dir: Path, model_date: str, servi
         "content_hash": storage.frame_hash(forecast),
         "serving": serving,
     }
+    if components is not None:
+        manifest["blend"] = {"weight": blend_weight,
+                             "batch_total_units": float(components["batch"].astype(np.float64).sum()),
+                             "online_total_units": float(components["online"].astype(np.float64).sum())}
     storage.write_json(out_dir / "manifest.json", manifest)
     return manifest
 

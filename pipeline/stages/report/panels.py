@@ -90,7 +90,7 @@ def figure(p: Panel, days: pd.DatetimeIndex, fdays: pd.DatetimeIndex, run: pd.Ti
     series = [Series("actual", days, p.actual, width=1.6 if compact else 1.8)]
     # the online model is a contender, not a baseline: solid, drawn over the baselines and under the model
     others = sorted(p.baselines.items(), key=lambda kv: kv[0] == evaluate.ONLINE)
-    series += [Series(name, fdays, values, dashed=name != evaluate.ONLINE,
+    series += [Series(name, fdays, values, dashed=name not in (evaluate.ONLINE, evaluate.BATCH),
                       width=1.9 if name == evaluate.ONLINE else 1.5) for name, values in others]
     series.append(Series(evaluate.MODEL, fdays, p.forecast, width=2.2 if compact else 2.6))
     chart_size = dict(width=size[0], height=size[1]) if compact else dict(width=1160, height=330)

@@ -1,7 +1,8 @@
 """Colours, names and number formats shared by every chart and table of the reports.
 
-Colours are the same everywhere: actuals near-black, the model blue, the online
-model (the challenger) purple, each baseline its own colour (``COLOURS``); any
+Colours are the same everywhere: actuals near-black, the model (the published forecast) blue, the
+online model (the challenger) purple, the batch model alone (where the published forecast blends
+the two) teal, each baseline its own colour (``COLOURS``); any
 other forecast name gets a spare colour picked from its name, so it is stable
 from page to page.
 """
@@ -17,17 +18,19 @@ COLOURS = {
     "actual": "#1f2937",
     evaluate.MODEL: "#2563eb",
     evaluate.ONLINE: "#9333ea",
+    evaluate.BATCH: "#0e7490",
     "seasonal_naive": "#ea580c",
     "moving_average_28": "#16a34a",
     "zero": "#9ca3af",
     "positive": "#16a34a",
     "negative": "#dc2626",
 }
-_SPARE_COLOURS = ["#db2777", "#0891b2", "#ca8a04"]  # not the online model's purple
+_SPARE_COLOURS = ["#db2777", "#ca8a04", "#7c2d12"]  # not the online model's purple nor the batch model's teal
 LABELS = {
     "actual": "actual units",
     evaluate.MODEL: "model",
     evaluate.ONLINE: "online model (River)",
+    evaluate.BATCH: "batch model alone",
     "seasonal_naive": "seasonal naive",
     "moving_average_28": "28-day average",
     "zero": "zero",
@@ -57,16 +60,17 @@ def label(name: str) -> str:
 
 
 #: The forecasts that compete with the baselines: never "the best baseline" of a verdict or a delta.
-CONTENDERS = (evaluate.MODEL, evaluate.ONLINE)
+CONTENDERS = (evaluate.MODEL, evaluate.BATCH, evaluate.ONLINE)
 
 
 def is_baseline(name: str) -> bool:
-    """Whether ``name`` is a forecast the model is judged against (anything but the model and the online model)."""
+    """Whether ``name`` is a forecast the model is judged against (anything but the model and its two parts)."""
     return name not in CONTENDERS
 
 
 def model_order(names) -> list[str]:
-    """The model first, the online model, then the known baselines in their order, then any other name sorted."""
+    """The model first, the batch model alone, the online model, then the known baselines in their order, then
+    any other name sorted."""
     names = list(dict.fromkeys(names))
     known = [n for n in (*CONTENDERS, *evaluate.BASELINES) if n in names]
     return known + sorted(n for n in names if n not in known)
