@@ -6,13 +6,13 @@ process tree's largest member), in the order a real deployment meets them:
   generate        the synthetic world into bench/data/<scale>/world.sqlite (skipped if present)
   snapshot-fresh  the first snapshot (2016-05-14), read from scratch
   retrain-*       training date 2016-05-15, part by part: incremental snapshot + data checks,
-                  training features, LightGBM training, TL2cgen compilation (+ its check),
-                  and their total
+                  training features, LightGBM training, TL2cgen compilation (+ its check), the
+                  quantile calibration of the new model, and their total
   online-warmup   the online model's first state on 2016-05-15 (the bench starts it there), warmed
                   up over [online_model] warmup_days days, one day at a time
   daily           run date 2016-05-16 with the existing model: incremental snapshot, checks,
-                  features, promotion (first model), Dask scoring, writes (files + forecasts table),
-                  quantiles, monitoring, the online model's update and forecast
+                  features, promotion (first model), the online model's update and forecast, Dask
+                  scoring and the blend, writes (files + forecasts table), quantiles, monitoring
   online-*        the next day (2016-05-17): its snapshot and checks (next-snapshot), then the online
                   model's daily update alone (online-update) and its forecast (online-forecast)
   score-*         30,490 x 28 scoring rows (or the scale's): LightGBM predict vs the compiled
@@ -188,6 +188,8 @@ def main(argv=None) -> int:
         ("retrain-features", ["BuildTrainingFeatures", "--date", TRAIN.isoformat()], None),
         ("retrain-train", ["TrainModel", "--date", TRAIN.isoformat()], None),
         ("retrain-compile", ["CompileModel", "--date", TRAIN.isoformat()], None),
+        # the quantile coefficients of the new model: once per training date, so a part of the retrain
+        ("retrain-calibrate", ["CalibrateQuantiles", "--date", TRAIN.isoformat()], None),
         ("online-warmup", ["UpdateOnlineModel", "--date", TRAIN.isoformat()], None),
         ("daily", ["DailyForecast", "--date", DAILY.isoformat()], n_series * 28),
         ("next-snapshot", ["CheckSnapshot", "--date", NEXT.isoformat()], None),

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ["snapshot-fresh", "retrain-snapshot", "retrain-features", "retrain-train", "retrain-compile",
+STAGES = ["snapshot-fresh", "retrain-snapshot", "retrain-features", "retrain-train", "retrain-compile", "retrain-calibrate",
           "retrain (total)", "online-warmup", "daily", "next-snapshot", "online-update", "online-forecast",
           "score-lightgbm", "score-tl2cgen"]
 
