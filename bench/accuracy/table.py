@@ -185,7 +185,9 @@ def write(path: Path, report: dict, before: dict | None = None) -> None:
 
 def summary_lines(report: dict) -> str:
     """The per-case lines printed at the end of a run."""
-    lines = [f"{'case':<24} {'pipeline':>9} {'reference':>9} {'s.naive':>9} {'avg28':>9} {'bias':>8} {'bias ref':>8}"]
+    short = {PIPELINE: "pipeline", "online": "online", REFERENCE: "reference", "seasonal_naive": "s.naive",
+             "moving_average_28": "avg28"}
+    lines = [f"{'case':<24} " + " ".join(f"{short.get(s, s)[:9]:>9}" for s in SIDES) + f" {'bias':>8} {'bias ref':>8}"]
     rows = [(c["name"], c["mean"]) for c in report["cases"]]
     rows += [(title, report["panel"][part]) for part, title in PARTS if report["panel"][part]["cases"]]
     for name, block in rows:
