@@ -8,22 +8,10 @@ import pandas as pd
 import pytest
 
 from pipeline.data import storage
-from pipeline.data.series_history import create_indexes
 from tests.conftest import RUN_DATE
+from tests.test_service import service  # noqa: F401  (the TestClient fixture on the prebuilt chain's copy)
 
 pytestmark = pytest.mark.prebuilt_chain
-
-
-@pytest.fixture
-def service(chain_env):
-    from fastapi.testclient import TestClient
-
-    from service.app import create_app
-
-    create_indexes(chain_env.engine)
-    with TestClient(create_app(token="")) as client:
-        client.env = chain_env
-        yield client
 
 
 def online_forecast(date: dt.date = RUN_DATE) -> pd.DataFrame:
