@@ -44,6 +44,10 @@ def main(argv=None) -> int:
     print(f"forecast of {args.date}: {folder / 'forecast.parquet'}")
     print(f"  M5 submission layout: {folder / 'submission.csv'}")
     print(f"  model of {manifest['model_date']} ({serving.get('how', '?')}: {serving.get('reason', '')})")
+    if manifest.get("blend"):
+        b = manifest["blend"]
+        print(f"  blended: {1 - b['weight']:g} x the batch model ({b['batch_total_units']:,.0f} units) + {b['weight']:g} x "
+              f"the online model ({b['online_total_units']:,.0f} units); both parts in {folder / 'components.parquet'}")
     print(f"  {forecast.groupby(SERIES_KEY).ngroups} series x {forecast['horizon'].max()} days = "
           f"{len(forecast)} rows, {forecast['date'].min().date()} .. {forecast['date'].max().date()}, "
           f"{forecast['units'].sum():,.0f} units in all")

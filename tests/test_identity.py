@@ -160,3 +160,6 @@ def test_a_person_finds_the_forecast_of_a_date_by_its_date(chain_env, capsys):
     printed = capsys.readouterr().out
     assert str(out(chain_env.data, "forecasts", RUN_DATE) / "forecast.parquet") in printed
     assert "model of 2016-05-22 (promoted" in printed
+    # the test chain's run date blends in the online model: said, with both parts' totals from the manifest
+    blend = storage.read_json(out(chain_env.data, "forecasts", RUN_DATE) / "manifest.json")["blend"]
+    assert f"blended: 0.7 x the batch model ({blend['batch_total_units']:,.0f} units) + 0.3 x the online model" in printed
