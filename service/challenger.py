@@ -76,8 +76,7 @@ class OnlineModel:
         if as_of in self._tables:
             return self._tables[as_of]
         task = ForecastOnline(as_of)
-        # no folder of the date under any configuration: not run (and no fingerprint computed, which walks the
-        # states back to the start date, one level of recursion a day)
+        # no folder of the date under any configuration: not run, found without computing a fingerprint
         if not self.settings().covers(as_of) or not task.home().is_dir():
             return None
         target = task.output()

@@ -37,6 +37,8 @@ def online_forecast_path(case_home: Path, world_url: str, origin: dt.date) -> Pa
 def score(folders: dict, origin: dt.date, online_path: Path) -> dict:
     import pandas as pd
 
+    from bench.accuracy import scores
+    from pipeline.core.blend import blend_units
     from pipeline.stages import evaluate
 
     batch = pd.read_parquet(ROOT / folders["forecast"] / "forecast.parquet")
@@ -45,19 +47,12 @@ def score(folders: dict, origin: dt.date, online_path: Path) -> dict:
                          how="left", suffixes=("", "_online"))
     if merged["units_online"].isna().any():
         raise ValueError(f"{origin}: the online forecast lacks {int(merged['units_online'].isna().sum())} rows")
-    others = {}
-    for w in WEIGHTS:
-        f = batch.copy()
-        f["units"] = ((1 - w) * merged["units"].to_numpy(dtype="float64")
-                      + w * merged["units_online"].to_numpy(dtype="float64")).astype("float32")
-        others[f"w{w}"] = f
+    # the shipped arithmetic (pipeline.core.blend), so a weight's numbers are those the chain would publish
+    others = {f"w{w}": batch.assign(units=blend_units(merged["units"], merged["units_online"], w)) for w in WEIGHTS}
     table, totals = evaluate.evaluate_run(batch, ROOT / folders["snapshot"], ROOT / folders["later_snapshot"], origin,
                                           others=others)
-    wr = table[table["metric"] == "wrmsse"]
-    sums = totals.groupby("model")["units"].sum()
-    return {"wrmsse": {m: {lv: float(v) for lv, v in g.set_index("level")["value"].items()}
-                       for m, g in wr.groupby("model") if m.startswith("w") or m == evaluate.MODEL},
-            "bias": {m: float(sums[m] / sums[evaluate.ACTUAL] - 1) for m in sums.index if m.startswith("w")}}
+    return {"wrmsse": {m: scores._wrmsse(table, m) for m in (evaluate.MODEL, *others)},
+            "bias": {m: scores._bias(totals, m) for m in others}}
 
 
 def main(argv=None) -> int:

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.accuracy import cases as panel_cases  # noqa: E402
-from bench.accuracy import pipeline_run, worlds  # noqa: E402
+from bench.accuracy import pipeline_run, scores, worlds  # noqa: E402
 from bench.accuracy.runner import machine, say  # noqa: E402
 
 PANEL = ROOT / "bench" / "accuracy-default.json"
@@ -61,12 +61,10 @@ def score_origin(origin: dt.date) -> dict:
     forecast = pd.read_parquet(tasks.ForecastOnline(date=origin).output().file("forecast.parquet"))
     table, totals = evaluate.evaluate_run(forecast, tasks.ExtractSnapshot(date=origin).output().path,
                                           tasks.ExtractSnapshot(date=later).output().path, origin)
-    wrmsse = table[table["metric"] == "wrmsse"]
-    sums = totals.groupby("model")["units"].sum()
     progressive = online_model.read_progressive(tasks.UpdateOnlineModel(date=origin).output().path)
-    return {"wrmsse": {m: {lv: float(v) for lv, v in g.set_index("level")["value"].items()}
-                       for m, g in wrmsse.groupby("model")},
-            "bias": {m: float(sums[m] / sums[evaluate.ACTUAL] - 1) for m in sums.index if m != evaluate.ACTUAL},
+    models = sorted(set(table["model"]))
+    return {"wrmsse": {m: scores._wrmsse(table, m) for m in models},
+            "bias": {m: scores._bias(totals, m) for m in models},
             "progressive_mae_28": float(progressive["mae"].tail(28).mean())}
 
 

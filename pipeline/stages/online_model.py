@@ -116,11 +116,11 @@ def warm_up(snapshot_dir: Path, start: dt.date, warmup_days: int, learner: str, 
     log, predictions = [], None
     for k in range(0, len(days), CHUNK_DAYS):
         chunk = days[k:k + CHUNK_DAYS]
-        rows = data.rows(chunk)
+        rows = data.rows(chunk)  # series-major: one (series x day) block per array
         x = rows.x.reshape(len(data.keys), len(chunk), -1)
+        level, active = rows.level.reshape(-1, len(chunk)), rows.active.reshape(-1, len(chunk))
         for j, day in enumerate(chunk):
-            day_rows = online_features.Rows(rows.names, x[:, j], rows.level.reshape(-1, len(chunk))[:, j],
-                                            rows.active.reshape(-1, len(chunk))[:, j])
+            day_rows = online_features.Rows(rows.names, x[:, j], level[:, j], active[:, j])
             units = data.units_of(int(day))
             predictions = step(state, day_rows, units, int(day))
             log.append(_progress_row(int(day), predictions, units))

@@ -19,7 +19,8 @@ import dataclasses
 
 import numpy as np
 
-MIN_LAG = 28
+from pipeline.core.features import _cumsum0  # the batch engine's window sums: one definition
+from pipeline.core.spec import MIN_LAG
 SAME_WEEKDAY_LAGS = (28, 35, 42, 49)
 MEAN_WINDOWS = (7, 28, 91)
 WEEKDAY_WEEKS = (4, 13)
@@ -101,11 +102,11 @@ def features(panel: Panel, days: np.ndarray, depts: list[str], stores: list[str]
         return c[:, end] - c[:, end - w]
 
     out: dict[str, np.ndarray] = {}
-    means = {}
+    means, counts = {}, {}
     for w in MEAN_WINDOWS:
-        count = window(ccount, w)
+        counts[w] = window(ccount, w)
         with np.errstate(invalid="ignore", divide="ignore"):
-            means[w] = np.where(count > 0, window(csum, w) / count, 0.0)
+            means[w] = np.where(counts[w] > 0, window(csum, w) / counts[w], 0.0)
     level = np.maximum(means[HISTORY_DAYS], LEVEL_FLOOR)
     active = window(csum, HISTORY_DAYS) > 0
     for lag in SAME_WEEKDAY_LAGS:
@@ -117,8 +118,7 @@ def features(panel: Panel, days: np.ndarray, depts: list[str], stores: list[str]
     for w in MEAN_WINDOWS:
         out[f"rmean_{w}"] = means[w] / level
     out["log_level"] = np.log1p(level)
-    count28 = window(ccount, 28)
-    out["rzero_28"] = np.where(count28 > 0, window(czero, 28) / np.maximum(count28, 1), 1.0)
+    out["rzero_28"] = np.where(counts[28] > 0, window(czero, 28) / np.maximum(counts[28], 1), 1.0)
 
     col = days - panel.first_day  # calendar column of each target day
     if len(days) and col.max() >= len(panel.wday):
@@ -152,10 +152,3 @@ def features(panel: Panel, days: np.ndarray, depts: list[str], stores: list[str]
     for j, s in enumerate(stores):
         x[panel.store == s, :, base + len(depts) + j] = 1.0
     return Rows(names=names, x=x.reshape(n * len(days), len(names)), level=level.ravel(), active=active.ravel())
-
-
-def _cumsum0(a: np.ndarray) -> np.ndarray:
-    """Cumulative sum along days with a leading zero column: window sums are differences."""
-    out = np.zeros((a.shape[0], a.shape[1] + 1))
-    np.cumsum(a, axis=1, out=out[:, 1:])
-    return out
